@@ -1,0 +1,3 @@
+"""careplug: smart care plug monitoring for people who live alone."""
+
+__version__ = "0.1.0"

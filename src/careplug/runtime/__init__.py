@@ -1,0 +1,1 @@
+"""The runtime owns the engine state, merges readings and ticks, and applies effects."""
