@@ -1,0 +1,146 @@
+"""The interfaces the runtime needs from the outside world.
+
+Adapters implement these; the runtime and app depend only on them. Times are epoch seconds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from careplug.domain.model import (
+    Alert,
+    AlertId,
+    AuditEntry,
+    EpochSeconds,
+    HouseholdId,
+    PlugId,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Notification:
+    """One message to one recipient over one channel.
+
+    ``key`` is the idempotency key: the same key is never meant to reach the same recipient
+    twice; receivers that see it again may discard it. ``data`` is the JSON-safe structured
+    form (a webhook sends it as the body); ``subject`` and ``text`` are the human form in the
+    recipient's ``locale`` ("ko" or "en").
+    """
+
+    key: str
+    channel: str
+    recipient: str
+    subject: str
+    text: str
+    locale: str = "ko"
+    data: dict[str, object] = field(default_factory=dict, hash=False, compare=False)
+
+
+class Notifier(Protocol):
+    """Delivers notifications over one channel (webhook, email, SMS, MQTT)."""
+
+    channel: str
+
+    def send(self, notification: Notification) -> None:
+        """Deliver once, or raise ``DeliveryError`` whose ``retryable`` says if a retry can help
+        (HTTP 4xx: no; 5xx, timeouts, refused connections: yes)."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class PlugSnapshot:
+    """What careplug remembers of a plug across restarts."""
+
+    plug: PlugId
+    last_message_at: EpochSeconds | None
+    last_reading_at: EpochSeconds | None
+    power_w: float | None
+    energy_wh: float | None
+    in_use: bool
+    standby_w: float | None
+    online: bool | None
+    offline_since: EpochSeconds | None
+    period_s: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class HouseholdSnapshot:
+    """What careplug remembers of a household across restarts."""
+
+    household: HouseholdId
+    last_activity_at: EpochSeconds | None
+    watched_since: EpochSeconds | None
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxItem:
+    """A stored notification waiting to be delivered, with its retry schedule."""
+
+    notification: Notification
+    attempts: int
+    next_attempt_at: EpochSeconds
+    last_error: str | None = None
+
+
+class AlertStore(Protocol):
+    """Alerts and their append-only audit log."""
+
+    def save_alert(self, alert: Alert, audit: AuditEntry) -> None:
+        """Insert or update ``alert`` and append ``audit`` in one transaction."""
+        ...
+
+    def get_alert(self, alert_id: AlertId) -> Alert | None:
+        """The alert with that id, or None."""
+        ...
+
+    def list_alerts(
+        self, *, open_only: bool = False, household: HouseholdId | None = None
+    ) -> list[Alert]:
+        """Alerts, newest first."""
+        ...
+
+    def audit(self, alert_id: AlertId) -> list[AuditEntry]:
+        """The audit trail of one alert, oldest first."""
+        ...
+
+
+class StateStore(Protocol):
+    """Plug and household state that must survive a restart."""
+
+    def save_state(
+        self, plugs: Iterable[PlugSnapshot], households: Iterable[HouseholdSnapshot]
+    ) -> None:
+        """Upsert snapshots in one transaction."""
+        ...
+
+    def load_plugs(self) -> list[PlugSnapshot]:
+        """Every stored plug snapshot."""
+        ...
+
+    def load_households(self) -> list[HouseholdSnapshot]:
+        """Every stored household snapshot."""
+        ...
+
+
+class Outbox(Protocol):
+    """Notifications stored before sending, retried until delivered."""
+
+    def enqueue(self, items: Sequence[Notification], at: EpochSeconds) -> None:
+        """Store notifications (ignoring keys already stored) due at ``at``."""
+        ...
+
+    def due(self, at: EpochSeconds, limit: int = 100) -> list[OutboxItem]:
+        """Undelivered, not dead notifications whose next attempt is at or before ``at``."""
+        ...
+
+    def mark_delivered(self, key: str, recipient: str, at: EpochSeconds) -> None:
+        """Record a delivery."""
+        ...
+
+    def mark_failed(
+        self, key: str, recipient: str, error: str, next_attempt_at: EpochSeconds | None
+    ) -> None:
+        """Record a failed attempt; ``next_attempt_at`` None makes it a dead letter."""
+        ...
