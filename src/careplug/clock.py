@@ -47,8 +47,7 @@ class VirtualClock:
     def set(self, at: float) -> None:
         """Move to ``at``; a virtual clock never goes backwards."""
         with self._lock:
-            if at > self._now:
-                self._now = at
+            self._now = max(self._now, at)
 
     def advance(self, seconds: float) -> None:
         """Move forward by ``seconds``."""

@@ -9,13 +9,13 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from careplug.domain.engine import HouseholdMemory, PlugMemory
 from careplug.domain.model import (
     Alert,
     AlertId,
     AuditEntry,
     EpochSeconds,
     HouseholdId,
-    PlugId,
 )
 
 
@@ -47,31 +47,6 @@ class Notifier(Protocol):
         """Deliver once, or raise ``DeliveryError`` whose ``retryable`` says if a retry can help
         (HTTP 4xx: no; 5xx, timeouts, refused connections: yes)."""
         ...
-
-
-@dataclass(frozen=True, slots=True)
-class PlugSnapshot:
-    """What careplug remembers of a plug across restarts."""
-
-    plug: PlugId
-    last_message_at: EpochSeconds | None
-    last_reading_at: EpochSeconds | None
-    power_w: float | None
-    energy_wh: float | None
-    in_use: bool
-    standby_w: float | None
-    online: bool | None
-    offline_since: EpochSeconds | None
-    period_s: float | None
-
-
-@dataclass(frozen=True, slots=True)
-class HouseholdSnapshot:
-    """What careplug remembers of a household across restarts."""
-
-    household: HouseholdId
-    last_activity_at: EpochSeconds | None
-    watched_since: EpochSeconds | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,16 +85,16 @@ class StateStore(Protocol):
     """Plug and household state that must survive a restart."""
 
     def save_state(
-        self, plugs: Iterable[PlugSnapshot], households: Iterable[HouseholdSnapshot]
+        self, plugs: Iterable[PlugMemory], households: Iterable[HouseholdMemory]
     ) -> None:
         """Upsert snapshots in one transaction."""
         ...
 
-    def load_plugs(self) -> list[PlugSnapshot]:
+    def load_plugs(self) -> list[PlugMemory]:
         """Every stored plug snapshot."""
         ...
 
-    def load_households(self) -> list[HouseholdSnapshot]:
+    def load_households(self) -> list[HouseholdMemory]:
         """Every stored household snapshot."""
         ...
 

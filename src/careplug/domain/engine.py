@@ -1,0 +1,766 @@
+"""The detection engine: readings, availability and clock ticks in; decisions out.
+
+Pure and single-threaded: the runtime's one thread owns it, so no locks. Every method takes the
+event time it acts at; nothing here reads a clock. A household's next check is kept in a
+timer heap, so a tick costs only the households that are due, which lets ticks run every second
+for a hundred thousand households and an alert follow its deadline within a second.
+
+Rules, in one place:
+- *Sight*: a plug is online while it reports (no LWT offline, gateway up, a message within
+  ``offline_after_periods`` report periods). A household whose activity plugs are all offline is
+  *blind*: it gets a ``device_offline`` (and, past ``blind_limit_s``, a ``monitoring_blind``)
+  alert, never an inactivity alert, and blind time does not count as silence.
+- *Inactivity*: no activity for the tier's threshold, counted from the last activity (or first
+  sight), plus any blind time since. Resolved by itself when activity resumes.
+- *careplug's own outages* (broker down, daemon restart): no alert until a catch-up grace after
+  sight returns, so readings queued at the broker are handled first; a broker outage counts as
+  blind time.
+"""
+
+from __future__ import annotations
+
+import functools
+import heapq
+import itertools
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from careplug.domain import alerts as alert_rules
+from careplug.domain.activity import ActivityConfig, ActivityReason, PlugActivity
+from careplug.domain.model import (
+    SYSTEM_ACTOR,
+    Alert,
+    AlertKind,
+    AlertState,
+    AuditEntry,
+    EpochSeconds,
+    Household,
+    HouseholdId,
+    Outcome,
+    PlugAvailability,
+    PlugId,
+    PlugSpec,
+    Reading,
+    RiskTier,
+    Severity,
+)
+
+HOUR = 3600.0
+
+DEFAULT_TIER_THRESHOLDS: dict[RiskTier, float] = {
+    RiskTier.HIGH: 12 * HOUR,
+    RiskTier.MEDIUM: 24 * HOUR,
+    RiskTier.LOW: 36 * HOUR,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class DetectionConfig:
+    """Detection parameters; all durations in seconds.
+
+    ``tier_thresholds``: hard inactivity threshold per risk tier (the backstop).
+    ``default_report_period_s``: expected report period of plugs that don't set one.
+    ``offline_after_periods``: missed report periods before a plug counts as offline.
+    ``device_offline_grace_s``: how long a plug must stay offline before an alert.
+    ``catch_up_grace_s``: after start-up or a broker reconnect, no alert for this long.
+    ``never_reported_grace_s``: an enrolled plug silent this long from the start is reported.
+    ``blind_limit_s``: a household blind this long gets a ``monitoring_blind`` alert.
+    """
+
+    tier_thresholds: dict[RiskTier, float] = field(
+        default_factory=lambda: dict(DEFAULT_TIER_THRESHOLDS)
+    )
+    default_report_period_s: float = 300.0
+    offline_after_periods: float = 3.0
+    device_offline_grace_s: float = 300.0
+    catch_up_grace_s: float = 120.0
+    never_reported_grace_s: float = 6 * HOUR
+    blind_limit_s: float = 24 * HOUR
+    activity: ActivityConfig = field(default_factory=ActivityConfig)
+
+
+# -- effects: what the engine decided, for the runtime to apply ---------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class AlertChanged:
+    """An alert was raised, escalated or resolved by careplug (``event`` says which)."""
+
+    alert: Alert
+    audit: AuditEntry
+    event: str
+
+
+@dataclass(frozen=True, slots=True)
+class ActivitySeen:
+    """A reading counted as a sign of life."""
+
+    household: HouseholdId
+    plug: PlugId
+    at: EpochSeconds
+    reason: ActivityReason
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceStatusChanged:
+    """A plug went offline or came back (``reason``: lwt, missed_reports, gateway, message)."""
+
+    household: HouseholdId
+    plug: PlugId
+    at: EpochSeconds
+    online: bool
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class UnassignedDevice:
+    """A plug not in the registry sent a message (reported once per plug)."""
+
+    plug: PlugId
+    at: EpochSeconds
+
+
+Effect = AlertChanged | ActivitySeen | DeviceStatusChanged | UnassignedDevice
+
+
+# -- state -----------------------------------------------------------------------------------
+
+
+class PlugState:
+    """What the engine knows of one plug."""
+
+    __slots__ = (
+        "activity",
+        "gateway",
+        "household",
+        "last_message_at",
+        "last_reading_at",
+        "lwt_offline_since",
+        "offline_since",
+        "period_s",
+        "spec",
+    )
+
+    def __init__(self, spec: PlugSpec, household: HouseholdState, period_s: float) -> None:
+        self.spec = spec
+        self.household = household
+        self.activity = PlugActivity(spec.standby_w)
+        self.period_s = period_s
+        self.last_message_at: float | None = None
+        self.last_reading_at: float | None = None
+        # set by an explicit offline message (LWT, availability, gateway down)
+        self.lwt_offline_since: float | None = None
+        # set while the engine considers the plug offline, for whatever reason
+        self.offline_since: float | None = None
+        self.gateway: str | None = None
+
+
+class HouseholdState:
+    """What the engine knows of one household."""
+
+    __slots__ = (
+        "blind_s",
+        "blind_since",
+        "first_seen_at",
+        "last_activity_at",
+        "plugs",
+        "rearmed_at",
+        "scheduled_due",
+        "spec",
+        "suppressed",
+        "threshold_s",
+    )
+
+    def __init__(self, spec: Household, threshold_s: float) -> None:
+        self.spec = spec
+        self.threshold_s = threshold_s
+        self.plugs: list[PlugState] = []
+        self.last_activity_at: float | None = None
+        self.first_seen_at: float | None = None
+        # a caseworker closing an inactivity alert restarts the silence count from then
+        self.rearmed_at: float | None = None
+        self.blind_s = 0.0
+        self.blind_since: float | None = None
+        self.scheduled_due: float | None = None
+        # kinds a person closed while the condition still held: not raised again until it clears
+        self.suppressed: set[AlertKind] = set()
+
+    @property
+    def silence_base(self) -> float | None:
+        """When the current silence began to count, or None before first sight."""
+        base = self.last_activity_at if self.last_activity_at is not None else self.first_seen_at
+        if base is None:
+            return None
+        if self.rearmed_at is not None and self.rearmed_at > base:
+            return self.rearmed_at
+        return base
+
+
+@dataclass(frozen=True, slots=True)
+class PlugMemory:
+    """A plug's persisted state (what a restart must not forget)."""
+
+    plug: PlugId
+    last_message_at: float | None
+    last_reading_at: float | None
+    power_w: float | None
+    power_at: float | None
+    energy_wh: float | None
+    energy_at: float | None
+    in_use: bool | None
+    standby_w: float | None
+    lwt_offline_since: float | None
+    offline_since: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class HouseholdMemory:
+    """A household's persisted state."""
+
+    household: HouseholdId
+    last_activity_at: float | None
+    first_seen_at: float | None
+    rearmed_at: float | None
+    blind_s: float
+    blind_since: float | None
+    suppressed: tuple[str, ...] = ()
+
+
+class Engine:
+    """Owns per-household state and decides alerts. See the module docstring for the rules."""
+
+    def __init__(
+        self, config: DetectionConfig, households: Iterable[Household], started_at: float
+    ) -> None:
+        self.config = config
+        self.households: dict[HouseholdId, HouseholdState] = {}
+        self.plugs: dict[PlugId, PlugState] = {}
+        self.open_alerts: dict[tuple[HouseholdId, AlertKind], Alert] = {}
+        self._unassigned: set[PlugId] = set()
+        self._timers: list[tuple[float, int, HouseholdId]] = []
+        self._seq = itertools.count()
+        self._dirty_plugs: set[PlugId] = set()
+        self._dirty_households: set[HouseholdId] = set()
+        self._started_at = started_at
+        self._sight_since = started_at  # missed reports count from here at the earliest
+        self._quiet_until = started_at + config.catch_up_grace_s
+        self._system_blind_since: float | None = None
+        for household in households:
+            self._add_household(household)
+
+    # -- set-up ----------------------------------------------------------------------------
+
+    def _add_household(self, spec: Household) -> None:
+        threshold = self.config.tier_thresholds[spec.tier]
+        state = HouseholdState(spec, threshold)
+        for plug_spec in spec.plugs:
+            period = plug_spec.report_period_s or self.config.default_report_period_s
+            plug = PlugState(plug_spec, state, period)
+            state.plugs.append(plug)
+            self.plugs[plug_spec.id] = plug
+        self.households[spec.id] = state
+        self._schedule(state, self._started_at)
+
+    def restore(
+        self,
+        plugs: Iterable[PlugMemory],
+        households: Iterable[HouseholdMemory],
+        open_alerts: Iterable[Alert],
+    ) -> None:
+        """Load persisted state after a restart (unknown ids are ignored: the registry wins)."""
+        for memory in plugs:
+            plug = self.plugs.get(memory.plug)
+            if plug is None:
+                continue
+            plug.last_message_at = memory.last_message_at
+            plug.last_reading_at = memory.last_reading_at
+            plug.lwt_offline_since = memory.lwt_offline_since
+            plug.offline_since = memory.offline_since
+            act = plug.activity
+            act.power_w, act.power_at = memory.power_w, memory.power_at
+            act.energy_wh, act.energy_at = memory.energy_wh, memory.energy_at
+            act.in_use = memory.in_use
+            if not act.pinned_standby:
+                act.standby_w = memory.standby_w
+        for hm in households:
+            state = self.households.get(hm.household)
+            if state is None:
+                continue
+            state.last_activity_at = hm.last_activity_at
+            state.first_seen_at = hm.first_seen_at
+            state.rearmed_at = hm.rearmed_at
+            state.blind_s = hm.blind_s
+            state.blind_since = hm.blind_since
+            state.suppressed = {AlertKind(k) for k in hm.suppressed}
+        for alert in open_alerts:
+            if alert.state is not AlertState.RESOLVED and alert.household in self.households:
+                self.open_alerts[(alert.household, alert.kind)] = alert
+        for state in self.households.values():
+            self._schedule(state, self._started_at)
+
+    # -- inputs ----------------------------------------------------------------------------
+
+    def on_reading(self, reading: Reading) -> list[Effect]:
+        """Handle one normalised reading (event time ``reading.at``)."""
+        plug = self.plugs.get(reading.plug)
+        if plug is None:
+            return self._unassigned_effect(reading.plug, reading.at)
+        effects: list[Effect] = []
+        household = plug.household
+        self._mark_seen(plug, reading.at, effects)
+        if plug.last_reading_at is None or reading.at > plug.last_reading_at:
+            plug.last_reading_at = reading.at
+        reason = plug.activity.observe(
+            reading.at, reading.power_w, reading.energy_wh, self.config.activity
+        )
+        self._dirty_plugs.add(plug.spec.id)
+        if reason is not None and not reading.stale and plug.spec.shows_activity:
+            effects.append(ActivitySeen(household.spec.id, plug.spec.id, reading.at, reason))
+            if household.last_activity_at is None or reading.at > household.last_activity_at:
+                household.last_activity_at = reading.at
+                household.blind_s = 0.0
+                self._dirty_households.add(household.spec.id)
+                self._resolve(
+                    household,
+                    AlertKind.INACTIVITY,
+                    reading.at,
+                    Outcome.ACTIVITY_RESUMED,
+                    "activity resumed",
+                    effects,
+                )
+                household.suppressed.discard(AlertKind.INACTIVITY)
+        return effects
+
+    def on_availability(self, item: PlugAvailability) -> list[Effect]:
+        """Handle an online/offline message of a plug or, with ``gateway``, of a gateway."""
+        if item.gateway:
+            return self._on_gateway(item)
+        plug = self.plugs.get(item.plug)
+        if plug is None:
+            return self._unassigned_effect(item.plug, item.at)
+        effects: list[Effect] = []
+        self._dirty_plugs.add(plug.spec.id)
+        if item.online:
+            plug.lwt_offline_since = None
+            self._mark_seen(plug, item.at, effects)
+        else:
+            if plug.lwt_offline_since is None:
+                plug.lwt_offline_since = item.at
+            self._set_offline(plug, item.at, "lwt", effects)
+            self._schedule(plug.household, item.at + self.config.device_offline_grace_s)
+        return effects
+
+    def note_gateway(self, plug_id: PlugId, gateway: str) -> None:
+        """Remember which gateway a plug's messages come through (e.g. a Zigbee2MQTT bridge)."""
+        plug = self.plugs.get(plug_id)
+        if plug is not None:
+            plug.gateway = gateway
+
+    def _on_gateway(self, item: PlugAvailability) -> list[Effect]:
+        effects: list[Effect] = []
+        for plug in self.plugs.values():
+            if plug.gateway != item.plug:
+                continue
+            self._dirty_plugs.add(plug.spec.id)
+            if item.online:
+                if plug.lwt_offline_since is not None:
+                    plug.lwt_offline_since = None
+                    # the gateway is back: its plugs get a fresh report window
+                    plug.last_message_at = max(plug.last_message_at or item.at, item.at)
+                    self._mark_seen(plug, item.at, effects)
+            else:
+                if plug.lwt_offline_since is None:
+                    plug.lwt_offline_since = item.at
+                self._set_offline(plug, item.at, "gateway", effects)
+                self._schedule(plug.household, item.at + self.config.device_offline_grace_s)
+        return effects
+
+    def connection_lost(self, at: EpochSeconds) -> None:
+        """careplug lost its broker: from now on it sees nothing (blind, not inactive)."""
+        if self._system_blind_since is None:
+            self._system_blind_since = at
+
+    def connection_restored(self, at: EpochSeconds) -> None:
+        """The broker is back: the outage counts as blind time; then a catch-up grace."""
+        since = self._system_blind_since
+        self._system_blind_since = None
+        if since is not None:
+            outage = max(0.0, at - since)
+            for state in self.households.values():
+                if state.blind_since is None:  # a household already blind counts it itself
+                    state.blind_s += outage
+                    self._dirty_households.add(state.spec.id)
+        self._sight_since = max(self._sight_since, at)
+        self._quiet_until = max(self._quiet_until, at + self.config.catch_up_grace_s)
+
+    def apply_external(self, alert: Alert) -> None:
+        """A person changed an alert (ack or resolve, through the store): follow it."""
+        key = (alert.household, alert.kind)
+        state = self.households.get(alert.household)
+        if alert.state is AlertState.RESOLVED:
+            current = self.open_alerts.get(key)
+            if current is not None and current.id == alert.id:
+                del self.open_alerts[key]
+            if state is not None and alert.resolved_at is not None:
+                if alert.kind is AlertKind.INACTIVITY:
+                    state.rearmed_at = max(state.rearmed_at or 0.0, alert.resolved_at)
+                    state.blind_s = 0.0
+                else:
+                    state.suppressed.add(alert.kind)
+                self._dirty_households.add(state.spec.id)
+                self._schedule(state, alert.resolved_at)
+        else:
+            self.open_alerts[key] = alert
+
+    # -- time --------------------------------------------------------------------------------
+
+    def next_due(self) -> float | None:
+        """The earliest event time at which some household needs a check."""
+        return self._timers[0][0] if self._timers else None
+
+    def tick(self, at: EpochSeconds) -> list[Effect]:
+        """Evaluate every household due at or before ``at``, as of ``at``."""
+        effects: list[Effect] = []
+        timers = self._timers
+        while timers and timers[0][0] <= at:
+            due, _, hid = heapq.heappop(timers)
+            state = self.households.get(hid)
+            if state is None or state.scheduled_due != due:
+                continue  # superseded by an earlier or later schedule
+            state.scheduled_due = None
+            self._evaluate(state, at, effects)
+        return effects
+
+    def _schedule(self, state: HouseholdState, due: float) -> None:
+        if state.scheduled_due is not None and state.scheduled_due <= due:
+            return
+        state.scheduled_due = due
+        heapq.heappush(self._timers, (due, next(self._seq), state.spec.id))
+
+    # -- evaluation --------------------------------------------------------------------------
+
+    def _evaluate(self, state: HouseholdState, at: float, effects: list[Effect]) -> None:
+        if self._system_blind_since is not None:
+            return  # re-scheduled on reconnect
+        if at < self._quiet_until:
+            self._schedule(state, self._quiet_until)
+            return
+        next_due: list[float] = []
+        seeing = False
+        offline: list[PlugState] = []
+        never: list[PlugState] = []
+        for plug in state.plugs:
+            if plug.last_message_at is None and plug.lwt_offline_since is None:
+                never.append(plug)
+                continue
+            limit = self._offline_at(plug)
+            if plug.lwt_offline_since is None and at < limit:
+                next_due.append(limit)
+                if plug.spec.shows_activity:
+                    seeing = True
+                continue
+            if plug.offline_since is None:
+                self._set_offline(plug, min(limit, at), "missed_reports", effects)
+            offline.append(plug)
+
+        self._update_blindness(state, at, seeing, never, next_due, effects)
+        self._check_device_offline(state, at, offline, next_due, effects)
+        self._check_never_reported(state, at, never, next_due, effects)
+        if seeing:
+            self._check_inactivity(state, at, next_due, effects)
+        if next_due:
+            self._schedule(state, max(min(next_due), at + 1.0))
+
+    def _offline_at(self, plug: PlugState) -> float:
+        last = max(plug.last_message_at or self._sight_since, self._sight_since)
+        return last + self.config.offline_after_periods * plug.period_s
+
+    def _update_blindness(
+        self,
+        state: HouseholdState,
+        at: float,
+        seeing: bool,
+        never: list[PlugState],
+        next_due: list[float],
+        effects: list[Effect],
+    ) -> None:
+        has_activity_plugs = any(p.spec.shows_activity for p in state.plugs)
+        blind = has_activity_plugs and not seeing and state.first_seen_at is not None
+        if blind:
+            if state.blind_since is None:
+                since = max(
+                    (p.offline_since or at for p in state.plugs if p.spec.shows_activity),
+                    default=at,
+                )
+                state.blind_since = min(since, at)
+                self._dirty_households.add(state.spec.id)
+            limit_at = state.blind_since + self.config.blind_limit_s
+            if at >= limit_at:
+                self._raise(
+                    state,
+                    AlertKind.MONITORING_BLIND,
+                    Severity.WARNING,
+                    at,
+                    "monitoring blind: no plug of this household has reported since "
+                    f"{local_time(state.blind_since, state.spec.timezone)}",
+                    since=state.blind_since,
+                    effects=effects,
+                )
+            else:
+                next_due.append(limit_at)
+        elif state.blind_since is not None and seeing:
+            self._end_blindness(state, at)
+
+    def _end_blindness(self, state: HouseholdState, at: float) -> None:
+        if state.blind_since is not None:
+            state.blind_s += max(0.0, at - state.blind_since)
+            state.blind_since = None
+            self._dirty_households.add(state.spec.id)
+
+    def _check_device_offline(
+        self,
+        state: HouseholdState,
+        at: float,
+        offline: list[PlugState],
+        next_due: list[float],
+        effects: list[Effect],
+    ) -> None:
+        grace = self.config.device_offline_grace_s
+        overdue = [p for p in offline if at >= (p.offline_since or at) + grace]
+        for plug in offline:
+            if plug not in overdue:
+                next_due.append((plug.offline_since or at) + grace)
+        if overdue:
+            since = min(p.offline_since or at for p in overdue)
+            ids = sorted(p.spec.id for p in overdue)
+            self._raise(
+                state,
+                AlertKind.DEVICE_OFFLINE,
+                Severity.WARNING,
+                at,
+                f"{len(ids)} plug(s) offline since {local_time(since, state.spec.timezone)}: "
+                f"{', '.join(ids)}",
+                since=since,
+                details={"plugs": ids},
+                effects=effects,
+            )
+        elif not offline:
+            self._resolve(
+                state,
+                AlertKind.DEVICE_OFFLINE,
+                at,
+                Outcome.DEVICE_BACK_ONLINE,
+                "all plugs online",
+                effects,
+            )
+            state.suppressed.discard(AlertKind.DEVICE_OFFLINE)
+
+    def _check_never_reported(
+        self,
+        state: HouseholdState,
+        at: float,
+        never: list[PlugState],
+        next_due: list[float],
+        effects: list[Effect],
+    ) -> None:
+        if not never:
+            self._resolve(
+                state,
+                AlertKind.NEVER_REPORTED,
+                at,
+                Outcome.CONDITION_CLEARED,
+                "every plug has reported",
+                effects,
+            )
+            return
+        limit = self._started_at + self.config.never_reported_grace_s
+        if at >= limit:
+            ids = sorted(p.spec.id for p in never)
+            self._raise(
+                state,
+                AlertKind.NEVER_REPORTED,
+                Severity.WARNING,
+                at,
+                f"{len(ids)} enrolled plug(s) never reported: {', '.join(ids)}",
+                since=self._started_at,
+                details={"plugs": ids},
+                effects=effects,
+            )
+        else:
+            next_due.append(limit)
+
+    def _check_inactivity(
+        self, state: HouseholdState, at: float, next_due: list[float], effects: list[Effect]
+    ) -> None:
+        base = state.silence_base
+        if base is None:
+            return
+        deadline = self.inactivity_deadline(state)
+        assert deadline is not None
+        if at >= deadline:
+            hours = state.threshold_s / HOUR
+            self._raise(
+                state,
+                AlertKind.INACTIVITY,
+                Severity.CRITICAL,
+                at,
+                f"no activity since {local_time(base, state.spec.timezone)} "
+                f"({(at - base) / HOUR:.1f} h); "
+                f"the {state.spec.tier.value}-risk limit is {hours:g} h",
+                since=base,
+                details={"threshold_h": hours, "tier": state.spec.tier.value},
+                effects=effects,
+            )
+        else:
+            next_due.append(deadline)
+
+    def inactivity_deadline(self, state: HouseholdState) -> float | None:
+        """When the current silence becomes an inactivity alert (blind time excluded)."""
+        base = state.silence_base
+        if base is None:
+            return None
+        return base + state.threshold_s + state.blind_s
+
+    # -- helpers -------------------------------------------------------------------------------
+
+    def _mark_seen(self, plug: PlugState, at: float, effects: list[Effect]) -> None:
+        household = plug.household
+        if plug.last_message_at is None or at > plug.last_message_at:
+            plug.last_message_at = at
+        if household.first_seen_at is None:
+            household.first_seen_at = at
+            self._dirty_households.add(household.spec.id)
+        if plug.offline_since is not None and plug.lwt_offline_since is None:
+            plug.offline_since = None
+            effects.append(
+                DeviceStatusChanged(household.spec.id, plug.spec.id, at, True, "message")
+            )
+            if plug.spec.shows_activity:
+                self._end_blindness(household, at)
+            self._schedule(household, at)
+        elif household.blind_since is not None and plug.spec.shows_activity:
+            self._end_blindness(household, at)
+            self._schedule(household, at)
+        if (household.spec.id, AlertKind.NEVER_REPORTED) in self.open_alerts:
+            self._schedule(household, at)
+
+    def _set_offline(self, plug: PlugState, at: float, reason: str, effects: list[Effect]) -> None:
+        if plug.offline_since is not None:
+            return
+        plug.offline_since = at
+        self._dirty_plugs.add(plug.spec.id)
+        effects.append(DeviceStatusChanged(plug.household.spec.id, plug.spec.id, at, False, reason))
+
+    def _unassigned_effect(self, plug: PlugId, at: float) -> list[Effect]:
+        if plug in self._unassigned:
+            return []
+        self._unassigned.add(plug)
+        return [UnassignedDevice(plug, at)]
+
+    def _raise(
+        self,
+        state: HouseholdState,
+        kind: AlertKind,
+        severity: Severity,
+        at: float,
+        message: str,
+        *,
+        since: float | None,
+        effects: list[Effect],
+        details: dict[str, object] | None = None,
+    ) -> None:
+        key = (state.spec.id, kind)
+        if key in self.open_alerts or kind in state.suppressed:
+            return
+        alert, audit = alert_rules.raise_alert(
+            state.spec.id, kind, severity, at, message, since=since, details=details
+        )
+        self.open_alerts[key] = alert
+        effects.append(AlertChanged(alert, audit, "raised"))
+
+    def _resolve(
+        self,
+        state: HouseholdState,
+        kind: AlertKind,
+        at: float,
+        outcome: Outcome,
+        note: str,
+        effects: list[Effect],
+    ) -> None:
+        alert = self.open_alerts.pop((state.spec.id, kind), None)
+        if alert is None:
+            return
+        resolved, audit = alert_rules.resolve(alert, SYSTEM_ACTOR, at, outcome, note)
+        effects.append(AlertChanged(resolved, audit, "resolved"))
+
+    # -- persistence -------------------------------------------------------------------------
+
+    def take_dirty(self) -> tuple[list[PlugMemory], list[HouseholdMemory]]:
+        """Snapshots of everything changed since the last call (for the store)."""
+        plugs = [self._plug_memory(self.plugs[p]) for p in self._dirty_plugs]
+        households = [self._household_memory(self.households[h]) for h in self._dirty_households]
+        self._dirty_plugs.clear()
+        self._dirty_households.clear()
+        return plugs, households
+
+    @staticmethod
+    def _plug_memory(plug: PlugState) -> PlugMemory:
+        act = plug.activity
+        return PlugMemory(
+            plug.spec.id,
+            plug.last_message_at,
+            plug.last_reading_at,
+            act.power_w,
+            act.power_at,
+            act.energy_wh,
+            act.energy_at,
+            act.in_use,
+            act.standby_w,
+            plug.lwt_offline_since,
+            plug.offline_since,
+        )
+
+    @staticmethod
+    def _household_memory(state: HouseholdState) -> HouseholdMemory:
+        return HouseholdMemory(
+            state.spec.id,
+            state.last_activity_at,
+            state.first_seen_at,
+            state.rearmed_at,
+            state.blind_s,
+            state.blind_since,
+            tuple(sorted(k.value for k in state.suppressed)),
+        )
+
+    def household_status(self, household: HouseholdId) -> str:
+        """ok / attention / warning / critical / offline / unknown, for dashboards."""
+        state = self.households[household]
+        if state.first_seen_at is None:
+            return "unknown"
+        worst: Severity | None = None
+        order = list(Severity)
+        for kind in AlertKind:
+            alert = self.open_alerts.get((household, kind))
+            if alert is None:
+                continue
+            if kind.is_resident_alert and (
+                worst is None or order.index(alert.severity) > order.index(worst)
+            ):
+                worst = alert.severity
+        if worst is not None:
+            return worst.value
+        if state.blind_since is not None:
+            return "offline"
+        return "ok"
+
+
+@functools.lru_cache(maxsize=64)
+def _zone(name: str) -> ZoneInfo:
+    return ZoneInfo(name)
+
+
+def local_time(at: float, timezone: str) -> str:
+    """``HH:MM`` of ``at`` in the household's time zone, as a caseworker reads it."""
+    return datetime.fromtimestamp(at, _zone(timezone)).strftime("%H:%M")
