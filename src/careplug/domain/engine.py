@@ -91,6 +91,8 @@ class AlertChanged:
     alert: Alert
     audit: AuditEntry
     event: str
+    previous: AlertState | None = None
+    """The state the alert had before (None for a new alert): the store checks it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -693,7 +695,7 @@ class Engine:
         if alert is None:
             return
         resolved, audit = alert_rules.resolve(alert, SYSTEM_ACTOR, at, outcome, note)
-        effects.append(AlertChanged(resolved, audit, "resolved"))
+        effects.append(AlertChanged(resolved, audit, "resolved", alert.state))
 
     # -- persistence -------------------------------------------------------------------------
 

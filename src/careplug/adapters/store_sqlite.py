@@ -1,0 +1,553 @@
+"""SQLite store: alerts with their audit log, plug and household state, and the outbox.
+
+WAL mode so the CLI can read and write while the daemon runs; every alert transition is one
+transaction together with its audit entry and the notifications it causes, so an alert is stored
+before anyone is notified and a crash can't lose a notification. Schema changes are numbered
+migrations applied at open.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+from careplug.domain.engine import HouseholdMemory, PlugMemory
+from careplug.domain.model import (
+    Alert,
+    AlertId,
+    AlertKind,
+    AlertState,
+    AuditEntry,
+    EpochSeconds,
+    HouseholdId,
+    Outcome,
+    PlugId,
+    Severity,
+)
+from careplug.errors import IllegalTransition, StoreError
+from careplug.ports import Notification, OutboxItem
+
+MIGRATIONS: list[str] = [
+    # 1: the first schema
+    """
+    CREATE TABLE alerts (
+        id TEXT PRIMARY KEY,
+        household TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        severity TEXT NOT NULL,
+        state TEXT NOT NULL,
+        raised_at REAL NOT NULL,
+        since REAL,
+        message TEXT NOT NULL,
+        acknowledged_at REAL,
+        acknowledged_by TEXT,
+        resolved_at REAL,
+        resolved_by TEXT,
+        outcome TEXT,
+        details TEXT NOT NULL DEFAULT '{}'
+    );
+    CREATE INDEX alerts_open ON alerts(state) WHERE state != 'resolved';
+    CREATE INDEX alerts_household ON alerts(household, raised_at);
+    CREATE TABLE audit (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        alert_id TEXT NOT NULL REFERENCES alerts(id),
+        at REAL NOT NULL,
+        actor TEXT NOT NULL,
+        action TEXT NOT NULL,
+        state TEXT NOT NULL,
+        note TEXT,
+        outcome TEXT,
+        origin TEXT NOT NULL
+    );
+    CREATE INDEX audit_alert ON audit(alert_id, seq);
+    CREATE TABLE plugs (
+        plug TEXT PRIMARY KEY,
+        last_message_at REAL,
+        last_reading_at REAL,
+        power_w REAL,
+        power_at REAL,
+        energy_wh REAL,
+        energy_at REAL,
+        in_use INTEGER,
+        standby_w REAL,
+        lwt_offline_since REAL,
+        offline_since REAL
+    );
+    CREATE TABLE households (
+        household TEXT PRIMARY KEY,
+        last_activity_at REAL,
+        first_seen_at REAL,
+        rearmed_at REAL,
+        blind_s REAL NOT NULL DEFAULT 0,
+        blind_since REAL,
+        suppressed TEXT NOT NULL DEFAULT ''
+    );
+    CREATE TABLE outbox (
+        key TEXT NOT NULL,
+        channel TEXT NOT NULL,
+        recipient TEXT NOT NULL,
+        subject TEXT NOT NULL,
+        text TEXT NOT NULL,
+        locale TEXT NOT NULL,
+        data TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at REAL,
+        delivered_at REAL,
+        last_error TEXT,
+        PRIMARY KEY (key, channel, recipient)
+    );
+    CREATE INDEX outbox_due ON outbox(next_attempt_at) WHERE delivered_at IS NULL
+        AND next_attempt_at IS NOT NULL;
+    """,
+]
+
+_ALERT_COLUMNS = (
+    "id, household, kind, severity, state, raised_at, since, message, acknowledged_at, "
+    "acknowledged_by, resolved_at, resolved_by, outcome, details"
+)
+
+
+def _row_to_alert(row: sqlite3.Row | tuple[object, ...]) -> Alert:
+    (
+        aid,
+        household,
+        kind,
+        severity,
+        state,
+        raised_at,
+        since,
+        message,
+        ack_at,
+        ack_by,
+        res_at,
+        res_by,
+        outcome,
+        details,
+    ) = tuple(row)
+    return Alert(
+        id=AlertId(str(aid)),
+        household=HouseholdId(str(household)),
+        kind=AlertKind(str(kind)),
+        severity=Severity(str(severity)),
+        state=AlertState(str(state)),
+        raised_at=float(raised_at),
+        since=None if since is None else float(since),
+        message=str(message),
+        acknowledged_at=None if ack_at is None else float(ack_at),
+        acknowledged_by=None if ack_by is None else str(ack_by),
+        resolved_at=None if res_at is None else float(res_at),
+        resolved_by=None if res_by is None else str(res_by),
+        outcome=None if outcome is None else Outcome(str(outcome)),
+        details=json.loads(str(details)),
+    )
+
+
+class SqliteStore:
+    """All of careplug's durable state in one SQLite file (thread-safe by one lock)."""
+
+    def __init__(self, path: Path, *, origin: str = "daemon") -> None:
+        self.path = path
+        self._origin = origin
+        self._lock = threading.RLock()
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(
+                str(path), timeout=10.0, isolation_level=None, check_same_thread=False
+            )
+            self._db.execute("PRAGMA journal_mode=WAL")
+            # NORMAL in WAL mode: a power loss may lose the last commits, never corrupt
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.execute("PRAGMA foreign_keys=ON")
+            self._db.execute("PRAGMA busy_timeout=10000")
+            self._migrate()
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot open store {path}: {exc}") from exc
+
+    # -- schema ------------------------------------------------------------------------------
+
+    def _migrate(self) -> None:
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                version = self._db.execute("PRAGMA user_version").fetchone()[0]
+                if version > len(MIGRATIONS):
+                    raise StoreError(
+                        f"store {self.path} has schema {version}, newer than this careplug "
+                        f"({len(MIGRATIONS)}): upgrade careplug"
+                    )
+                for number in range(version, len(MIGRATIONS)):
+                    for statement in MIGRATIONS[number].split(";"):
+                        if statement.strip():
+                            self._db.execute(statement)
+                    self._db.execute(f"PRAGMA user_version={number + 1}")
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+
+    @property
+    def schema_version(self) -> int:
+        """The applied migration count."""
+        with self._lock:
+            return int(self._db.execute("PRAGMA user_version").fetchone()[0])
+
+    def close(self) -> None:
+        """Close the database."""
+        with self._lock:
+            self._db.close()
+
+    def writable(self) -> bool:
+        """True when a write transaction can be started (readiness check)."""
+        try:
+            with self._lock:
+                self._db.execute("BEGIN IMMEDIATE")
+                self._db.execute("ROLLBACK")
+            return True
+        except sqlite3.Error:
+            return False
+
+    # -- alerts ------------------------------------------------------------------------------
+
+    def record_transition(
+        self,
+        alert: Alert,
+        audit: AuditEntry,
+        expected: AlertState | None,
+        notifications: Sequence[Notification] = (),
+        at: EpochSeconds | None = None,
+    ) -> int:
+        """Store an alert transition, its audit entry and its notifications atomically.
+
+        ``expected`` is the state the alert must have in the store (None: it must be new);
+        otherwise :class:`IllegalTransition` (someone else changed it first). Returns the
+        audit sequence number.
+        """
+        with self._lock:
+            db = self._db
+            try:
+                db.execute("BEGIN IMMEDIATE")
+                row = db.execute("SELECT state FROM alerts WHERE id = ?", (alert.id,)).fetchone()
+                current = None if row is None else AlertState(row[0])
+                if current != expected:
+                    raise IllegalTransition(
+                        f"alert {alert.id} is {current.value if current else 'unknown'}, "
+                        f"expected {expected.value if expected else 'new'}"
+                    )
+                db.execute(
+                    f"INSERT OR REPLACE INTO alerts ({_ALERT_COLUMNS}) "
+                    "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                    (
+                        alert.id,
+                        alert.household,
+                        alert.kind.value,
+                        alert.severity.value,
+                        alert.state.value,
+                        alert.raised_at,
+                        alert.since,
+                        alert.message,
+                        alert.acknowledged_at,
+                        alert.acknowledged_by,
+                        alert.resolved_at,
+                        alert.resolved_by,
+                        alert.outcome.value if alert.outcome else None,
+                        json.dumps(alert.details, sort_keys=True),
+                    ),
+                )
+                cursor = db.execute(
+                    "INSERT INTO audit (alert_id, at, actor, action, state, note, outcome, origin)"
+                    " VALUES (?,?,?,?,?,?,?,?)",
+                    (
+                        audit.alert_id,
+                        audit.at,
+                        audit.actor,
+                        audit.action,
+                        audit.state.value,
+                        audit.note,
+                        audit.outcome.value if audit.outcome else None,
+                        self._origin,
+                    ),
+                )
+                self._insert_outbox(notifications, at if at is not None else audit.at)
+                db.execute("COMMIT")
+            except BaseException:
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
+                raise
+            return int(cursor.lastrowid or 0)
+
+    def get_alert(self, alert_id: AlertId) -> Alert | None:
+        """The alert with that id, or None."""
+        with self._lock:
+            row = self._db.execute(
+                f"SELECT {_ALERT_COLUMNS} FROM alerts WHERE id = ?", (alert_id,)
+            ).fetchone()
+        return None if row is None else _row_to_alert(row)
+
+    def list_alerts(
+        self, *, open_only: bool = False, household: HouseholdId | None = None
+    ) -> list[Alert]:
+        """Alerts, newest first."""
+        clauses, params = [], []
+        if open_only:
+            clauses.append("state != 'resolved'")
+        if household is not None:
+            clauses.append("household = ?")
+            params.append(household)
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        with self._lock:
+            rows = self._db.execute(
+                f"SELECT {_ALERT_COLUMNS} FROM alerts {where} ORDER BY raised_at DESC, id",
+                params,
+            ).fetchall()
+        return [_row_to_alert(row) for row in rows]
+
+    def audit(self, alert_id: AlertId) -> list[AuditEntry]:
+        """The audit trail of one alert, oldest first."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT alert_id, at, actor, action, state, note, outcome FROM audit "
+                "WHERE alert_id = ? ORDER BY seq",
+                (alert_id,),
+            ).fetchall()
+        return [
+            AuditEntry(
+                AlertId(r[0]),
+                r[1],
+                r[2],
+                r[3],
+                AlertState(r[4]),
+                r[5],
+                Outcome(r[6]) if r[6] else None,
+            )
+            for r in rows
+        ]
+
+    def last_audit_seq(self) -> int:
+        """The newest audit sequence number (0 when empty)."""
+        with self._lock:
+            return int(self._db.execute("SELECT COALESCE(MAX(seq), 0) FROM audit").fetchone()[0])
+
+    def changes_from_others(self, after_seq: int) -> tuple[int, list[Alert]]:
+        """Alerts changed by another origin (a caseworker's CLI) after ``after_seq``.
+
+        Returns the newest sequence seen and the changed alerts as they are now.
+        """
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT seq, alert_id, origin FROM audit WHERE seq > ? ORDER BY seq",
+                (after_seq,),
+            ).fetchall()
+        if not rows:
+            return after_seq, []
+        ids = list(dict.fromkeys(r[1] for r in rows if r[2] != self._origin))
+        changed = [a for a in (self.get_alert(AlertId(i)) for i in ids) if a is not None]
+        return int(rows[-1][0]), changed
+
+    # -- plug and household state -------------------------------------------------------
+
+    def save_state(
+        self, plugs: Iterable[PlugMemory], households: Iterable[HouseholdMemory]
+    ) -> None:
+        """Upsert snapshots in one transaction."""
+        plug_rows = [
+            (
+                p.plug,
+                p.last_message_at,
+                p.last_reading_at,
+                p.power_w,
+                p.power_at,
+                p.energy_wh,
+                p.energy_at,
+                None if p.in_use is None else int(p.in_use),
+                p.standby_w,
+                p.lwt_offline_since,
+                p.offline_since,
+            )
+            for p in plugs
+        ]
+        household_rows = [
+            (
+                h.household,
+                h.last_activity_at,
+                h.first_seen_at,
+                h.rearmed_at,
+                h.blind_s,
+                h.blind_since,
+                ",".join(h.suppressed),
+            )
+            for h in households
+        ]
+        if not plug_rows and not household_rows:
+            return
+        with self._lock:
+            db = self._db
+            try:
+                db.execute("BEGIN")
+                db.executemany(
+                    "INSERT OR REPLACE INTO plugs VALUES (?,?,?,?,?,?,?,?,?,?,?)", plug_rows
+                )
+                db.executemany(
+                    "INSERT OR REPLACE INTO households VALUES (?,?,?,?,?,?,?)", household_rows
+                )
+                db.execute("COMMIT")
+            except sqlite3.Error as exc:
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
+                raise StoreError(f"cannot save state: {exc}") from exc
+
+    def load_plugs(self) -> list[PlugMemory]:
+        """Every stored plug snapshot."""
+        with self._lock:
+            rows = self._db.execute("SELECT * FROM plugs").fetchall()
+        return [
+            PlugMemory(
+                PlugId(r[0]),
+                r[1],
+                r[2],
+                r[3],
+                r[4],
+                r[5],
+                r[6],
+                None if r[7] is None else bool(r[7]),
+                r[8],
+                r[9],
+                r[10],
+            )
+            for r in rows
+        ]
+
+    def load_households(self) -> list[HouseholdMemory]:
+        """Every stored household snapshot."""
+        with self._lock:
+            rows = self._db.execute("SELECT * FROM households").fetchall()
+        return [
+            HouseholdMemory(
+                HouseholdId(r[0]),
+                r[1],
+                r[2],
+                r[3],
+                r[4],
+                r[5],
+                tuple(k for k in r[6].split(",") if k),
+            )
+            for r in rows
+        ]
+
+    # -- outbox ------------------------------------------------------------------------------
+
+    def _insert_outbox(self, items: Sequence[Notification], at: EpochSeconds) -> None:
+        self._db.executemany(
+            "INSERT OR IGNORE INTO outbox (key, channel, recipient, subject, text, locale, data,"
+            " created_at, next_attempt_at) VALUES (?,?,?,?,?,?,?,?,?)",
+            [
+                (
+                    n.key,
+                    n.channel,
+                    n.recipient,
+                    n.subject,
+                    n.text,
+                    n.locale,
+                    json.dumps(n.data, sort_keys=True, ensure_ascii=False),
+                    at,
+                    at,
+                )
+                for n in items
+            ],
+        )
+
+    def enqueue(self, items: Sequence[Notification], at: EpochSeconds) -> None:
+        """Store notifications (ignoring keys already stored) due at ``at``."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._insert_outbox(items, at)
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+
+    def due(self, at: EpochSeconds, limit: int = 100) -> list[OutboxItem]:
+        """Undelivered, not dead notifications whose next attempt is at or before ``at``."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT key, channel, recipient, subject, text, locale, data, attempts, "
+                "next_attempt_at, last_error FROM outbox WHERE delivered_at IS NULL AND "
+                "next_attempt_at IS NOT NULL AND next_attempt_at <= ? "
+                "ORDER BY next_attempt_at, created_at LIMIT ?",
+                (at, limit),
+            ).fetchall()
+        return [
+            OutboxItem(
+                Notification(r[0], r[1], r[2], r[3], r[4], r[5], json.loads(r[6])),
+                r[7],
+                r[8],
+                r[9],
+            )
+            for r in rows
+        ]
+
+    def next_due_at(self) -> EpochSeconds | None:
+        """When the earliest pending notification is due, or None."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT MIN(next_attempt_at) FROM outbox WHERE delivered_at IS NULL "
+                "AND next_attempt_at IS NOT NULL"
+            ).fetchone()
+        return None if row[0] is None else float(row[0])
+
+    def mark_delivered(self, key: str, channel: str, recipient: str, at: EpochSeconds) -> None:
+        """Record a delivery."""
+        with self._lock:
+            self._db.execute(
+                "UPDATE outbox SET delivered_at = ?, attempts = attempts + 1, last_error = NULL"
+                " WHERE key = ? AND channel = ? AND recipient = ?",
+                (at, key, channel, recipient),
+            )
+
+    def mark_failed(
+        self,
+        key: str,
+        channel: str,
+        recipient: str,
+        error: str,
+        next_attempt_at: EpochSeconds | None,
+    ) -> None:
+        """Record a failed attempt; ``next_attempt_at`` None makes it a dead letter."""
+        with self._lock:
+            self._db.execute(
+                "UPDATE outbox SET attempts = attempts + 1, last_error = ?, next_attempt_at = ?"
+                " WHERE key = ? AND channel = ? AND recipient = ?",
+                (error[:500], next_attempt_at, key, channel, recipient),
+            )
+
+    def outbox_counts(self) -> dict[str, int]:
+        """Pending, delivered and dead notifications."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT SUM(delivered_at IS NOT NULL), "
+                "SUM(delivered_at IS NULL AND next_attempt_at IS NOT NULL), "
+                "SUM(delivered_at IS NULL AND next_attempt_at IS NULL) FROM outbox"
+            ).fetchone()
+        return {"delivered": row[0] or 0, "pending": row[1] or 0, "dead": row[2] or 0}
+
+    def dead_letters(self) -> list[OutboxItem]:
+        """Notifications that gave up."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT key, channel, recipient, subject, text, locale, data, attempts, "
+                "created_at, last_error FROM outbox WHERE delivered_at IS NULL AND "
+                "next_attempt_at IS NULL ORDER BY created_at"
+            ).fetchall()
+        return [
+            OutboxItem(
+                Notification(r[0], r[1], r[2], r[3], r[4], r[5], json.loads(r[6])),
+                r[7],
+                r[8],
+                r[9],
+            )
+            for r in rows
+        ]

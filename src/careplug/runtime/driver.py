@@ -1,0 +1,400 @@
+"""The driver: the one thread that owns the engine.
+
+It merges readings and clock ticks in event time — every reading stamped at or before an
+evaluation instant is fed before that instant is evaluated, and instants are aligned to the
+tick period — so a replay at any speed makes the same decisions as real time. Readings newer
+than ``now - lateness`` wait, so slightly late messages still land in order.
+
+After each batch it commits the engine's changed state and the alert transitions (with their
+notifications) to the store, and only then acknowledges the MQTT messages: a crash between
+receipt and commit means redelivery, never loss.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import json
+import math
+import queue
+import threading
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import structlog
+
+from careplug.adapters.payloads import PayloadOptions, PayloadRejected, decode, detect_family
+from careplug.adapters.payloads.native import parse_time
+from careplug.adapters.store_sqlite import SqliteStore
+from careplug.clock import Clock, VirtualClock, iso, monotonic
+from careplug.domain import alerts as alert_rules
+from careplug.domain.engine import (
+    ActivitySeen,
+    AlertChanged,
+    DeviceStatusChanged,
+    Effect,
+    Engine,
+    UnassignedDevice,
+)
+from careplug.domain.model import (
+    SYSTEM_ACTOR,
+    Alert,
+    AlertState,
+    AuditEntry,
+    ItemKind,
+    PlugAvailability,
+    PlugId,
+    Reading,
+)
+from careplug.errors import IllegalTransition
+from careplug.logconfig import RateLimiter
+from careplug.ports import Notification
+from careplug.runtime.fanout import FanoutConfig, notifications_for
+
+log = structlog.get_logger("careplug.driver")
+
+AckFn = Callable[[int, int], None]
+
+
+@dataclass(slots=True)
+class Stats:
+    """Counters the metrics endpoint and tests read (written by the driver and paho threads)."""
+
+    messages: Counter[str] = field(default_factory=Counter)
+    rejected: Counter[str] = field(default_factory=Counter)
+    readings: int = 0
+    activity: int = 0
+    duplicates: int = 0
+    unassigned: int = 0
+    alerts: Counter[str] = field(default_factory=Counter)
+    last_message_at: float | None = None
+    handled_latency_s: list[float] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class _Message:
+    """One MQTT message's decoded items and its acknowledgement token."""
+
+    mid: int
+    qos: int
+    remaining: int
+
+
+@dataclass(slots=True)
+class _Inbound:
+    items: list[Reading | PlugAvailability]
+    message: _Message | None
+    gateway: str | None = None
+
+
+@dataclass(slots=True)
+class _Connection:
+    up: bool
+    at: float
+
+
+@dataclass(slots=True)
+class _ClockTime:
+    at: float
+
+
+class _Wake:
+    __slots__ = ()
+
+
+_WAKE = _Wake()
+_STOP = object()
+
+
+class Driver:
+    """Feeds the engine in event-time order, applies its effects, acknowledges messages."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        store: SqliteStore,
+        clock: Clock,
+        *,
+        tick_s: float = 1.0,
+        lateness_s: float = 1.0,
+        fanout: FanoutConfig | None = None,
+        payload_options: PayloadOptions | None = None,
+        clock_topic: str | None = None,
+        on_notifications: Callable[[], None] | None = None,
+        on_effects: Callable[[list[Effect]], None] | None = None,
+        follow_clock_messages: bool = False,
+    ) -> None:
+        self.engine = engine
+        self.store = store
+        self.clock = clock
+        self.tick_s = tick_s
+        self.lateness_s = lateness_s
+        self.fanout = fanout or FanoutConfig()
+        self.payload_options = payload_options or PayloadOptions()
+        self.clock_topic = clock_topic
+        self.follow_clock_messages = follow_clock_messages
+        self.stats = Stats()
+        self._on_notifications = on_notifications
+        self._on_effects = on_effects
+        self._inbox: queue.SimpleQueue[object] = queue.SimpleQueue()
+        self._pending: list[tuple[float, int, Reading | PlugAvailability, _Message | None]] = []
+        self._seq = itertools.count()
+        self._to_ack: list[_Message] = []
+        self._last_done = math.floor(clock.now() / tick_s) * tick_s
+        self._audit_seq = store.last_audit_seq()
+        self._last_poll = -math.inf
+        self._ack: AckFn | None = None
+        self._limiter = RateLimiter()
+        self._thread: threading.Thread | None = None
+        self.idle = threading.Event()
+
+    # -- inputs from other threads -------------------------------------------------------------
+
+    def set_ack(self, ack: AckFn) -> None:
+        """Where to send acknowledgements (the MQTT connection)."""
+        self._ack = ack
+
+    def submit_message(self, topic: str, payload: bytes, retain: bool, mid: int, qos: int) -> None:
+        """Decode one MQTT message and queue its items (called on paho's thread)."""
+        received_at = self.clock.now()
+        if self.clock_topic is not None and topic == self.clock_topic:
+            self._submit_clock(payload, mid, qos)
+            return
+        family = detect_family(topic, self.payload_options)
+        name = family.name if family else "unknown"
+        self.stats.messages[name] += 1
+        self.stats.last_message_at = received_at
+        try:
+            items = decode(topic, payload, received_at, "auto", self.payload_options)
+        except PayloadRejected as exc:
+            self.stats.rejected[exc.reason.value] += 1
+            suppressed = self._limiter.allow(f"rejected:{exc.reason.value}")
+            if suppressed is not None:
+                log.warning(
+                    "message_rejected",
+                    reason=exc.reason.value,
+                    family=name,
+                    topic=topic[:120],
+                    detail=exc.detail[:200],
+                    suppressed=suppressed,
+                )
+            self._inbox.put(_Inbound([], _Message(mid, qos, 0)))  # ack in order with the rest
+            return
+        converted: list[Reading | PlugAvailability] = []
+        gateway: str | None = None
+        for item in items:
+            at = item.time if item.time is not None else received_at
+            if item.kind is ItemKind.READING:
+                converted.append(
+                    Reading(item.plug_id, at, item.power_w, item.energy_wh, stale=retain)
+                )
+                gateway = item.gateway or gateway
+            elif item.kind is ItemKind.AVAILABILITY:
+                if item.online is not None:
+                    converted.append(PlugAvailability(item.plug_id, at, item.online))
+            elif item.online is not None:
+                converted.append(PlugAvailability(PlugId(item.device), at, item.online, True))
+        message = _Message(mid, qos, len(converted))
+        self._inbox.put(_Inbound(converted, message, gateway))
+
+    def _submit_clock(self, payload: bytes, mid: int, qos: int) -> None:
+        try:
+            body = json.loads(payload)
+            at = parse_time(body["time"] if isinstance(body, dict) else body)
+        except (ValueError, KeyError, TypeError, PayloadRejected):
+            at = None
+        if at is not None and self.follow_clock_messages:
+            self._inbox.put(_ClockTime(at))
+        self._inbox.put(_Inbound([], _Message(mid, qos, 0)))
+
+    def connection_changed(self, up: bool, reason: str = "") -> None:
+        """The broker connection went up or down (paho thread)."""
+        self._inbox.put(_Connection(up, self.clock.now()))
+
+    def wake(self) -> None:
+        """Ask the driver to evaluate due instants (APScheduler's job calls this)."""
+        self._inbox.put(_WAKE)
+
+    def submit(self, item: Reading | PlugAvailability) -> None:
+        """Queue a reading or availability directly (replay and tests)."""
+        self._inbox.put(_Inbound([item], None))
+
+    # -- the loop --------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Run the loop on its own thread."""
+        self._thread = threading.Thread(target=self._run, name="careplug-driver", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 3.0) -> None:
+        """Finish what is queued, commit, acknowledge, and stop."""
+        self._inbox.put(_STOP)
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def _run(self) -> None:
+        while True:
+            batch = [self._inbox.get()]
+            try:
+                while len(batch) < 5000:
+                    batch.append(self._inbox.get_nowait())
+            except queue.Empty:
+                pass
+            stop = any(item is _STOP for item in batch)
+            try:
+                self.process(batch)
+            except Exception:
+                # the loop must survive anything one batch does; the batch is not acked, so
+                # the broker redelivers it
+                log.exception("batch_failed")
+            if stop:
+                return
+            if self._inbox.empty():
+                self.idle.set()
+
+    def process(self, batch: list[object]) -> list[Effect]:
+        """Handle a batch of inbox items: feed, evaluate, commit, acknowledge."""
+        self.idle.clear()
+        effects: list[Effect] = []
+        for item in batch:
+            if isinstance(item, _Inbound):
+                if item.message is not None and item.message.remaining == 0:
+                    self._to_ack.append(item.message)
+                for entry in item.items:
+                    if item.gateway is not None and isinstance(entry, Reading):
+                        self.engine.note_gateway(entry.plug, item.gateway)
+                    heapq.heappush(self._pending, (entry.at, next(self._seq), entry, item.message))
+            elif isinstance(item, _Connection):
+                if item.up:
+                    self.engine.connection_restored(item.at)
+                else:
+                    self.engine.connection_lost(item.at)
+            elif isinstance(item, _ClockTime) and isinstance(self.clock, VirtualClock):
+                self.clock.set(item.at)
+        self._advance(self.clock.now() - self.lateness_s, effects)
+        self._poll_external()
+        self._commit(effects)
+        return effects
+
+    def _next_instant(self) -> float:
+        due = self.engine.next_due()
+        if due is None:
+            return math.inf
+        instant = math.ceil(due / self.tick_s) * self.tick_s
+        return max(instant, self._last_done + self.tick_s)
+
+    def _advance(self, target: float, effects: list[Effect]) -> None:
+        pending = self._pending
+        engine = self.engine
+        instant = self._next_instant()
+        while True:
+            if pending and pending[0][0] <= target and pending[0][0] <= instant:
+                _, _, entry, message = heapq.heappop(pending)
+                if isinstance(entry, Reading):
+                    self.stats.readings += 1
+                    effects.extend(engine.on_reading(entry))
+                else:
+                    effects.extend(engine.on_availability(entry))
+                if message is not None:
+                    message.remaining -= 1
+                    if message.remaining == 0:
+                        self._to_ack.append(message)
+                instant = self._next_instant()
+                continue
+            if instant <= target:
+                effects.extend(engine.tick(instant))
+                self._last_done = instant
+                instant = self._next_instant()
+                continue
+            break
+        if target > self._last_done and not math.isinf(instant):
+            # nothing due before target: later instants may start from here
+            self._last_done = max(self._last_done, math.floor(target / self.tick_s) * self.tick_s)
+
+    def _poll_external(self) -> None:
+        now = monotonic()
+        if now - self._last_poll < 1.0:
+            return
+        self._last_poll = now
+        self._audit_seq, changed = self.store.changes_from_others(self._audit_seq)
+        for alert in changed:
+            self.engine.apply_external(alert)
+            log.info(
+                "alert_changed_by_person",
+                alert_id=alert.id,
+                state=alert.state.value,
+                household_id=alert.household,
+            )
+
+    def _commit(self, effects: list[Effect]) -> None:
+        plugs, households = self.engine.take_dirty()
+        self.store.save_state(plugs, households)
+        notified = False
+        for effect in effects:
+            if isinstance(effect, AlertChanged):
+                notified |= self._store_alert(effect)
+            elif isinstance(effect, ActivitySeen):
+                self.stats.activity += 1
+            elif isinstance(effect, DeviceStatusChanged):
+                log.info(
+                    "device_status_changed",
+                    household_id=effect.household,
+                    plug_id=effect.plug,
+                    online=effect.online,
+                    reason=effect.reason,
+                    at=iso(effect.at),
+                )
+            elif isinstance(effect, UnassignedDevice):
+                self.stats.unassigned += 1
+                log.warning("unassigned_device_seen", plug_id=effect.plug, at=iso(effect.at))
+        if self._on_effects is not None and effects:
+            self._on_effects(effects)
+        if notified and self._on_notifications is not None:
+            self._on_notifications()
+        if self._ack is not None:
+            for message in self._to_ack:
+                self._ack(message.mid, message.qos)
+        self._to_ack.clear()
+
+    def _store_alert(self, effect: AlertChanged) -> bool:
+        alert, audit = effect.alert, effect.audit
+        expected = effect.previous
+        for _ in range(3):
+            try:
+                self.store.record_transition(
+                    alert, audit, expected, self._notifications(alert, audit)
+                )
+                break
+            except IllegalTransition:
+                # a person changed the alert first: redo the transition on their version
+                stored = self.store.get_alert(alert.id)
+                if stored is None or stored.state is AlertState.RESOLVED:
+                    if stored is not None:
+                        self.engine.apply_external(stored)
+                    return False
+                alert, audit = self._redo(stored, effect)
+                expected = stored.state
+        self.stats.alerts[f"{alert.kind.value}:{audit.action}"] += 1
+        log.info(
+            "alert_" + ("raised" if audit.action == "raised" else audit.action),
+            alert_id=alert.id,
+            household_id=alert.household,
+            kind=alert.kind.value,
+            severity=alert.severity.value,
+            at=iso(audit.at),
+            since=iso(alert.since),
+        )
+        return True
+
+    @staticmethod
+    def _redo(stored: Alert, effect: AlertChanged) -> tuple[Alert, AuditEntry]:
+        new = effect.alert
+        if new.outcome is not None:
+            return alert_rules.resolve(
+                stored, SYSTEM_ACTOR, effect.audit.at, new.outcome, effect.audit.note
+            )
+        return alert_rules.escalate(stored, new.severity, effect.audit.at, new.message)
+
+    def _notifications(self, alert: Alert, audit: AuditEntry) -> list[Notification]:
+        return notifications_for(alert, audit, self.fanout)

@@ -1,0 +1,301 @@
+"""Configuration: a TOML file, overridable by ``CAREPLUG_*`` environment variables.
+
+Nested fields are reached with a double underscore: ``CAREPLUG_MQTT__HOST=broker``.
+Durations are written ``90s``, ``15m``, ``24h``, ``2d`` (or plain seconds).
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, ValidationError
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from careplug.errors import ConfigError
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
+
+
+def parse_duration(value: object) -> float:
+    """Seconds from ``90s``, ``15m``, ``24h``, ``2d``, ``1w``, ``500ms`` or a number."""
+    if isinstance(value, bool):
+        raise ValueError("a duration is a number with a unit, like 15m or 24h")
+    if isinstance(value, int | float):
+        seconds = float(value)
+    elif isinstance(value, str):
+        match = _DURATION.match(value)
+        if match is None:
+            raise ValueError(f"{value!r} is not a duration; write it like 90s, 15m, 24h or 2d")
+        seconds = float(match.group(1)) * _UNIT_SECONDS[match.group(2) or "s"]
+    else:
+        raise ValueError("a duration is a number with a unit, like 15m or 24h")
+    if seconds < 0:
+        raise ValueError("a duration cannot be negative")
+    return seconds
+
+
+def format_duration(seconds: float) -> str:
+    """The shortest exact spelling of a duration (``86400`` → ``1d``)."""
+    for unit in ("w", "d", "h", "m", "s"):
+        size = _UNIT_SECONDS[unit]
+        if seconds >= size and seconds % size == 0:
+            return f"{int(seconds // size)}{unit}"
+    return f"{seconds:g}s"
+
+
+Duration = Annotated[float, BeforeValidator(parse_duration)]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class MqttSettings(_Section):
+    """Connection to the MQTT broker the plugs publish to."""
+
+    host: str = Field("127.0.0.1", description="broker host name or address")
+    port: int = Field(1883, ge=1, le=65535, description="broker port (8883 for TLS)")
+    protocol: Literal["5", "3.1.1"] = Field("5", description="MQTT protocol version")
+    client_id: str = Field(
+        "careplug", min_length=1, description="client id; fixed so the session persists"
+    )
+    username: str | None = Field(None, description="user name, if the broker needs one")
+    password: SecretStr | None = Field(None, description="password (prefer the env variable)")
+    tls: bool = Field(False, description="connect with TLS")
+    ca_file: Path | None = Field(None, description="CA bundle to verify the broker")
+    cert_file: Path | None = Field(None, description="client certificate for mutual TLS")
+    key_file: Path | None = Field(None, description="client key for mutual TLS")
+    keepalive: Duration = Field(30.0, gt=0, description="MQTT keep-alive interval")
+    session_expiry: Duration = Field(
+        7 * 86400.0,
+        description="how long the broker keeps careplug's session and queued readings (MQTT 5)",
+    )
+    qos: Literal[0, 1, 2] = Field(1, description="subscription QoS (1: nothing lost)")
+    formats: list[str] = Field(
+        default_factory=lambda: ["native"],
+        description="payload families to subscribe to: native, tasmota, shelly, shelly2, "
+        "zigbee2mqtt, esphome",
+    )
+    native_prefix: str = Field("careplug/plugs", description="topic prefix of careplug's JSON")
+    extra_topics: list[str] = Field(
+        default_factory=list, description="more topic filters to subscribe to (auto-detected)"
+    )
+    alert_topic_prefix: str = Field(
+        "careplug/alerts", description="alerts are published to <prefix>/<household>"
+    )
+    status_topic: str = Field(
+        "careplug/status", description="retained online/offline status with a Last Will"
+    )
+    clock_topic: str = Field(
+        "careplug/clock", description="event-time clock messages, followed with --clock replay"
+    )
+    reconnect_min: Duration = Field(1.0, gt=0, description="first reconnect delay")
+    reconnect_max: Duration = Field(60.0, gt=0, description="longest reconnect delay")
+    max_payload_bytes: int = Field(16384, ge=256, description="larger payloads are rejected")
+    max_clock_skew: Duration = Field(
+        600.0, description="device clocks further off than this are replaced by receive time"
+    )
+
+
+class StoreSettings(_Section):
+    """Where careplug keeps state that must survive a restart."""
+
+    path: Path = Field(Path("careplug.db"), description="SQLite database file")
+
+
+class WebhookSettings(_Section):
+    """A generic webhook that receives every alert event as JSON."""
+
+    url: SecretStr | None = Field(
+        None, description="POST alert events here (secret: may hold a token)"
+    )
+    secret: SecretStr | None = Field(None, description="HMAC-SHA256 signing key")
+    timeout: Duration = Field(10.0, gt=0, description="HTTP timeout")
+
+
+class DeliverySettings(_Section):
+    """How notifications are retried."""
+
+    retry_base: Duration = Field(5.0, gt=0, description="first retry delay")
+    retry_max: Duration = Field(3600.0, gt=0, description="longest retry delay")
+    dead_after: Duration = Field(
+        86400.0 * 2, gt=0, description="a notification failing this long is a dead letter"
+    )
+
+
+class TierSettings(_Section):
+    """Hard inactivity threshold per risk tier (the backstop)."""
+
+    high: Duration = Field(12 * 3600.0, gt=0, description="high-risk households")
+    medium: Duration = Field(24 * 3600.0, gt=0, description="medium-risk households")
+    low: Duration = Field(36 * 3600.0, gt=0, description="low-risk households")
+
+
+class DetectionSettings(_Section):
+    """When careplug decides someone is inactive and a plug is offline."""
+
+    tiers: TierSettings = Field(default_factory=TierSettings)
+    tick: Duration = Field(1.0, gt=0, description="how often deadlines are checked")
+    lateness: Duration = Field(
+        1.0, ge=0, description="how long a reading may arrive after its time and still be in order"
+    )
+    default_report_period: Duration = Field(
+        300.0, gt=0, description="expected report period of a plug (Tasmota's default: 5m)"
+    )
+    offline_after_periods: float = Field(
+        3.0, gt=0, description="missed report periods before a plug counts as offline"
+    )
+    device_offline_grace: Duration = Field(
+        300.0, description="how long a plug stays offline before an alert"
+    )
+    catch_up_grace: Duration = Field(
+        120.0, description="after start-up or reconnect, wait this long for queued readings"
+    )
+    never_reported_grace: Duration = Field(
+        6 * 3600.0, description="an enrolled plug silent this long from start is reported"
+    )
+    blind_limit: Duration = Field(
+        24 * 3600.0, description="a household unseen this long is escalated as blind"
+    )
+    in_use_margin_w: float = Field(10.0, gt=0, description="W above standby that mean 'in use'")
+    step_w: float = Field(50.0, gt=0, description="a power step of this many W is activity")
+    hidden_use_wh: float = Field(
+        3.0, gt=0, description="Wh beyond what the power samples explain that count as use"
+    )
+
+
+class RegistrySettings(_Section):
+    """The household registry."""
+
+    path: Path = Field(
+        Path("households.toml"), description="registry file (TOML or CSV), relative to config"
+    )
+
+
+class LoggingSettings(_Section):
+    """Log output."""
+
+    level: Literal["debug", "info", "warning", "error"] = Field("info", description="log level")
+    format: Literal["auto", "json", "console"] = Field(
+        "auto", description="auto: readable on a terminal, JSON lines otherwise"
+    )
+
+
+class HttpSettings(_Section):
+    """The HTTP endpoint for /metrics, /healthz and /readyz."""
+
+    enabled: bool = Field(False, description="serve /metrics, /healthz and /readyz")
+    host: str = Field("127.0.0.1", description="bind address (loopback by default)")
+    port: int = Field(9310, ge=0, le=65535, description="port (0 picks a free one)")
+
+
+class Settings(BaseSettings):
+    """Everything careplug can be told. See config/careplug.example.toml."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="CAREPLUG_", env_nested_delimiter="__", extra="forbid"
+    )
+
+    mqtt: MqttSettings = Field(default_factory=MqttSettings)
+    store: StoreSettings = Field(default_factory=StoreSettings)
+    registry: RegistrySettings = Field(default_factory=RegistrySettings)
+    detection: DetectionSettings = Field(default_factory=DetectionSettings)
+    webhook: WebhookSettings = Field(default_factory=WebhookSettings)
+    delivery: DeliverySettings = Field(default_factory=DeliverySettings)
+    logging: LoggingSettings = Field(default_factory=LoggingSettings)
+    http: HttpSettings = Field(default_factory=HttpSettings)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Explicit values win, then ``CAREPLUG_*`` environment variables, then the file."""
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        if settings_cls.model_config.get("toml_file"):
+            sources.append(TomlConfigSettingsSource(settings_cls))
+        return tuple(sources)
+
+
+def load_settings(path: Path | None) -> Settings:
+    """Read and validate the config file (None: defaults and environment only).
+
+    Raises :class:`ConfigError` whose message names each bad field by its dotted path.
+    """
+    if path is not None:
+        if not path.is_file():
+            raise ConfigError(f"config file {path} does not exist")
+        try:
+            with path.open("rb") as handle:
+                tomllib.load(handle)
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"config file {path} is not valid TOML: {exc}") from exc
+    settings_cls = Settings
+    if path is not None:
+        # pydantic-settings reads the file named in model_config: bind it in a subclass
+        settings_cls = type(
+            "FileSettings",
+            (Settings,),
+            {"model_config": {**Settings.model_config, "toml_file": path}},
+        )
+    try:
+        settings = settings_cls()
+    except ValidationError as exc:
+        raise ConfigError(_explain(exc, path)) from exc
+    if path is not None and not settings.registry.path.is_absolute():
+        settings.registry.path = (path.parent / settings.registry.path).resolve()
+    if path is not None and not settings.store.path.is_absolute():
+        settings.store.path = (path.parent / settings.store.path).resolve()
+    return settings
+
+
+def _explain(exc: ValidationError, path: Path | None) -> str:
+    where = f" in {path}" if path is not None else ""
+    lines = [f"invalid configuration{where}:"]
+    for error in exc.errors():
+        field_path = ".".join(str(part) for part in error["loc"])
+        message = error["msg"]
+        if error["type"] == "extra_forbidden":
+            message = "unknown setting (misspelt?)"
+        lines.append(f"  {field_path}: {message}")
+    return "\n".join(lines)
+
+
+def effective(settings: Settings) -> dict[str, Any]:
+    """The settings as plain data with secrets masked and durations spelt out."""
+    data: dict[str, Any] = settings.model_dump(mode="json")
+
+    def mask(node: Any, model: Any) -> Any:
+        if isinstance(model, BaseModel):
+            out: dict[str, Any] = {}
+            for name, field_info in type(model).model_fields.items():
+                value = getattr(model, name)
+                if isinstance(value, SecretStr):
+                    out[name] = "********"
+                elif isinstance(value, BaseModel):
+                    out[name] = mask(node[name], value)
+                elif field_info.metadata and any(
+                    isinstance(m, BeforeValidator) and m.func is parse_duration
+                    for m in field_info.metadata
+                ):
+                    out[name] = format_duration(value)
+                else:
+                    out[name] = node[name]
+            return out
+        return node
+
+    result: dict[str, Any] = mask(data, settings)
+    return result
