@@ -243,14 +243,11 @@ def load_settings(path: Path | None) -> Settings:
                 tomllib.load(handle)
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"config file {path} is not valid TOML: {exc}") from exc
-    settings_cls = Settings
+    settings_cls: type[Settings] = Settings
     if path is not None:
         # pydantic-settings reads the file named in model_config: bind it in a subclass
-        settings_cls = type(
-            "FileSettings",
-            (Settings,),
-            {"model_config": {**Settings.model_config, "toml_file": path}},
-        )
+        config = {**Settings.model_config, "toml_file": path}
+        settings_cls = type("FileSettings", (Settings,), {"model_config": config})
     try:
         settings = settings_cls()
     except ValidationError as exc:
