@@ -127,9 +127,6 @@ class DeliverySettings(_Section):
 
     retry_base: Duration = Field(5.0, gt=0, description="first retry delay")
     retry_max: Duration = Field(3600.0, gt=0, description="longest retry delay")
-    dead_after: Duration = Field(
-        86400.0 * 2, gt=0, description="a notification failing this long is a dead letter"
-    )
 
 
 class TierSettings(_Section):

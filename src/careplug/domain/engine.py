@@ -311,6 +311,12 @@ class Engine:
             return self._unassigned_effect(reading.plug, reading.at)
         effects: list[Effect] = []
         household = plug.household
+        if (
+            plug.lwt_offline_since is not None
+            and not reading.stale
+            and reading.at > plug.lwt_offline_since
+        ):
+            plug.lwt_offline_since = None  # a fresh reading outranks an earlier "offline"
         self._mark_seen(plug, reading.at, effects)
         if plug.last_reading_at is None or reading.at > plug.last_reading_at:
             plug.last_reading_at = reading.at
@@ -396,6 +402,8 @@ class Engine:
                     self._dirty_households.add(state.spec.id)
         self._sight_since = max(self._sight_since, at)
         self._quiet_until = max(self._quiet_until, at + self.config.catch_up_grace_s)
+        for state in self.households.values():
+            self._schedule(state, self._quiet_until)
 
     def apply_external(self, alert: Alert) -> None:
         """A person changed an alert (ack or resolve, through the store): follow it."""

@@ -124,6 +124,7 @@ class Driver:
         on_notifications: Callable[[], None] | None = None,
         on_effects: Callable[[list[Effect]], None] | None = None,
         follow_clock_messages: bool = False,
+        wall: Callable[[], float] | None = None,
     ) -> None:
         self.engine = engine
         self.store = store
@@ -134,6 +135,8 @@ class Driver:
         self.payload_options = payload_options or PayloadOptions()
         self.clock_topic = clock_topic
         self.follow_clock_messages = follow_clock_messages
+        # the outbox runs on processing time, whatever event time a replay is at
+        self._wall = wall or clock.now
         self.stats = Stats()
         self._on_notifications = on_notifications
         self._on_effects = on_effects
@@ -363,7 +366,7 @@ class Driver:
         for _ in range(3):
             try:
                 self.store.record_transition(
-                    alert, audit, expected, self._notifications(alert, audit)
+                    alert, audit, expected, self._notifications(alert, audit), self._wall()
                 )
                 break
             except IllegalTransition:

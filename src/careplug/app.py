@@ -1,0 +1,210 @@
+"""The composition root: builds the daemon from settings and a clock, starts and stops it.
+
+Everything is started through one ExitStack, so shutdown runs in reverse order: stop waking
+the driver, let it finish and acknowledge what it has, say offline on the broker, stop
+delivering, close the store.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from dataclasses import dataclass
+from typing import Literal
+
+import structlog
+from apscheduler.schedulers.background import BackgroundScheduler
+
+from careplug.adapters.mqtt import MqttAlertNotifier, MqttConnection, MqttOptions
+from careplug.adapters.payloads import PayloadOptions, subscriptions
+from careplug.adapters.store_sqlite import SqliteStore
+from careplug.clock import Clock, SystemClock, VirtualClock
+from careplug.domain.activity import ActivityConfig
+from careplug.domain.engine import DetectionConfig, Engine
+from careplug.domain.model import RiskTier
+from careplug.ports import Notifier
+from careplug.registry import load_registry
+from careplug.runtime.delivery import DeliveryWorker
+from careplug.runtime.driver import Driver
+from careplug.runtime.fanout import FanoutConfig
+from careplug.settings import Settings
+
+log = structlog.get_logger("careplug.app")
+
+ClockMode = Literal["system", "replay"]
+
+
+def detection_config(settings: Settings) -> DetectionConfig:
+    """The engine's parameters from settings."""
+    d = settings.detection
+    return DetectionConfig(
+        tier_thresholds={
+            RiskTier.HIGH: d.tiers.high,
+            RiskTier.MEDIUM: d.tiers.medium,
+            RiskTier.LOW: d.tiers.low,
+        },
+        default_report_period_s=d.default_report_period,
+        offline_after_periods=d.offline_after_periods,
+        device_offline_grace_s=d.device_offline_grace,
+        catch_up_grace_s=d.catch_up_grace,
+        never_reported_grace_s=d.never_reported_grace,
+        blind_limit_s=d.blind_limit,
+        activity=ActivityConfig(
+            in_use_margin_w=d.in_use_margin_w, step_w=d.step_w, hidden_use_wh=d.hidden_use_wh
+        ),
+    )
+
+
+def payload_options(settings: Settings) -> PayloadOptions:
+    """Decoder options from settings."""
+    m = settings.mqtt
+    return PayloadOptions(
+        native_prefix=m.native_prefix,
+        max_payload_bytes=m.max_payload_bytes,
+        max_clock_skew_s=m.max_clock_skew,
+    )
+
+
+def fanout_config(settings: Settings) -> FanoutConfig:
+    """Which channels alert events go to."""
+    return FanoutConfig(
+        alert_topic_prefix=settings.mqtt.alert_topic_prefix,
+        mqtt=True,
+        webhook=settings.webhook.url is not None,
+    )
+
+
+def build_notifiers(settings: Settings, mqtt: MqttConnection) -> dict[str, Notifier]:
+    """One notifier per configured channel."""
+    notifiers: dict[str, Notifier] = {"mqtt": MqttAlertNotifier(mqtt)}
+    if settings.webhook.url is not None:
+        from careplug.adapters.notifiers.webhook import WebhookNotifier
+
+        secret = settings.webhook.secret.get_secret_value() if settings.webhook.secret else None
+        notifiers["webhook"] = WebhookNotifier(
+            settings.webhook.url.get_secret_value(), secret, settings.webhook.timeout
+        )
+    return notifiers
+
+
+@dataclass
+class Daemon:
+    """A running careplug: MQTT in, engine, store, notifications out."""
+
+    settings: Settings
+    clock: Clock
+    store: SqliteStore
+    engine: Engine
+    driver: Driver
+    mqtt: MqttConnection
+    delivery: DeliveryWorker
+    scheduler: BackgroundScheduler
+    _stack: contextlib.ExitStack
+
+    def stop(self) -> None:
+        """Orderly shutdown (idempotent)."""
+        self._stack.close()
+
+
+def start_daemon(settings: Settings, clock_mode: ClockMode = "system") -> Daemon:
+    """Build every part from settings and start them; the caller stops with ``Daemon.stop``."""
+    wall = SystemClock()
+    clock: Clock = VirtualClock(wall.now()) if clock_mode == "replay" else wall
+    households = load_registry(settings.registry.path)
+    stack = contextlib.ExitStack()
+    try:
+        store = SqliteStore(settings.store.path)
+        stack.callback(store.close)
+        engine = Engine(detection_config(settings), households, clock.now())
+        engine.restore(
+            store.load_plugs(), store.load_households(), store.list_alerts(open_only=True)
+        )
+        options = payload_options(settings)
+        driver = Driver(
+            engine,
+            store,
+            clock,
+            tick_s=settings.detection.tick,
+            lateness_s=0.0 if clock_mode == "replay" else settings.detection.lateness,
+            fanout=fanout_config(settings),
+            payload_options=options,
+            clock_topic=settings.mqtt.clock_topic,
+            follow_clock_messages=clock_mode == "replay",
+            wall=wall.now,
+        )
+        topics = subscriptions(options, settings.mqtt.formats) + list(settings.mqtt.extra_topics)
+        if clock_mode == "replay":
+            topics.append(settings.mqtt.clock_topic)
+        m = settings.mqtt
+        mqtt = MqttConnection(
+            MqttOptions(
+                host=m.host,
+                port=m.port,
+                client_id=m.client_id,
+                protocol=m.protocol,
+                username=m.username,
+                password=m.password.get_secret_value() if m.password else None,
+                tls=m.tls,
+                ca_file=m.ca_file,
+                cert_file=m.cert_file,
+                key_file=m.key_file,
+                keepalive=int(m.keepalive),
+                session_expiry_s=int(m.session_expiry),
+                qos=m.qos,
+                status_topic=m.status_topic,
+                reconnect_min_s=max(1, int(m.reconnect_min)),
+                reconnect_max_s=max(1, int(m.reconnect_max)),
+            ),
+            topics,
+            driver.submit_message,
+            driver.connection_changed,
+        )
+        driver.set_ack(mqtt.ack)
+        delivery = DeliveryWorker(
+            store,
+            build_notifiers(settings, mqtt),
+            wall.now,
+            retry_base=settings.delivery.retry_base,
+            retry_max=settings.delivery.retry_max,
+        )
+        driver._on_notifications = delivery.wake
+        delivery.start()
+        stack.callback(delivery.stop)
+        driver.start()
+        stack.callback(mqtt.stop)
+        stack.callback(driver.stop)
+        mqtt.start()
+        scheduler = BackgroundScheduler(daemon=True)
+        scheduler.add_job(
+            driver.wake,
+            "interval",
+            seconds=settings.detection.tick,
+            id="tick",
+            max_instances=1,
+            coalesce=True,
+        )
+        scheduler.start()
+        stack.callback(lambda: scheduler.shutdown(wait=False))
+    except BaseException:
+        stack.close()
+        raise
+    log.info(
+        "daemon_started",
+        households=len(households),
+        plugs=len(engine.plugs),
+        broker=f"{m.host}:{m.port}",
+        clock=clock_mode,
+        store=str(settings.store.path),
+    )
+    return Daemon(settings, clock, store, engine, driver, mqtt, delivery, scheduler, stack)
+
+
+def run_until_stopped(daemon: Daemon, stop: threading.Event) -> None:
+    """Block until ``stop`` is set (by a signal handler), then shut down."""
+    try:
+        while not stop.wait(1.0):
+            if daemon.mqtt.refused is not None:
+                log.error("broker_refused_permanently", reason=daemon.mqtt.refused)
+    finally:
+        daemon.stop()
+        log.info("daemon_stopped")

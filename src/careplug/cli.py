@@ -1,0 +1,293 @@
+"""The ``careplug`` command line: run the daemon, check config, handle alerts, decode."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+from careplug import __version__
+from careplug.clock import SystemClock, iso
+from careplug.domain import alerts as alert_rules
+from careplug.domain.model import CASEWORKER_OUTCOMES, Alert, AlertId, HouseholdId, Outcome
+from careplug.errors import CareplugError, ConfigError, IllegalTransition
+from careplug.logconfig import configure_logging
+from careplug.settings import Settings, effective, load_settings
+
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+
+
+def _config_path(args: argparse.Namespace) -> Path | None:
+    value = args.config or os.environ.get("CAREPLUG_CONFIG")
+    return Path(value) if value else None
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    return load_settings(_config_path(args))
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """Run the daemon until SIGTERM or SIGINT."""
+    from careplug.app import run_until_stopped, start_daemon
+    from careplug.registry import load_registry
+
+    settings = _settings(args)
+    configure_logging(settings.logging.level, settings.logging.format)
+    load_registry(settings.registry.path)  # a broken registry stops start-up with its reason
+    stop = threading.Event()
+
+    def _on_signal(signum: int, frame: object) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, _on_signal)
+    signal.signal(signal.SIGINT, _on_signal)
+    daemon = start_daemon(settings, args.clock)
+    run_until_stopped(daemon, stop)
+    return EXIT_OK
+
+
+def cmd_check_config(args: argparse.Namespace) -> int:
+    """Validate the config and registry; print the effective settings, secrets masked."""
+    from careplug.registry import load_registry
+
+    settings = _settings(args)
+    households = load_registry(settings.registry.path)
+    data = effective(settings)
+    data["registry_summary"] = {
+        "households": len(households),
+        "plugs": sum(len(h.plugs) for h in households),
+    }
+    print(json.dumps(data, indent=2, ensure_ascii=False))
+    return EXIT_OK
+
+
+def _store(args: argparse.Namespace) -> Any:
+    from careplug.adapters.store_sqlite import SqliteStore
+
+    path = Path(args.store) if args.store else _settings(args).store.path
+    return SqliteStore(path, origin="cli")
+
+
+def _alert_json(alert: Alert) -> dict[str, object]:
+    from careplug.runtime.fanout import alert_document
+
+    return alert_document(alert)
+
+
+def _print_alerts(alerts: list[Alert], as_json: bool) -> None:
+    if as_json:
+        print(json.dumps([_alert_json(a) for a in alerts], ensure_ascii=False, indent=2))
+        return
+    if not alerts:
+        print("no alerts")
+        return
+    print(f"{'ID':44} {'HOUSEHOLD':12} {'KIND':16} {'SEVERITY':9} {'STATE':13} RAISED (UTC)")
+    for a in alerts:
+        print(
+            f"{a.id:44} {a.household:12} {a.kind.value:16} {a.severity.value:9} "
+            f"{a.state.value:13} {iso(a.raised_at)}"
+        )
+        print(f"    {a.message}")
+
+
+def cmd_alerts_list(args: argparse.Namespace) -> int:
+    """List open alerts (or all with --all)."""
+    store = _store(args)
+    household = HouseholdId(args.household) if args.household else None
+    alerts = store.list_alerts(open_only=not args.all, household=household)
+    _print_alerts(alerts, args.json)
+    return EXIT_OK
+
+
+def cmd_alerts_show(args: argparse.Namespace) -> int:
+    """One alert with its audit trail."""
+    store = _store(args)
+    alert = store.get_alert(AlertId(args.id))
+    if alert is None:
+        print(f"no alert {args.id}", file=sys.stderr)
+        return EXIT_ERROR
+    trail = store.audit(alert.id)
+    if args.json:
+        doc = _alert_json(alert)
+        doc["audit"] = [
+            {
+                "at": iso(e.at),
+                "actor": e.actor,
+                "action": e.action,
+                "state": e.state.value,
+                "note": e.note,
+                "outcome": e.outcome.value if e.outcome else None,
+            }
+            for e in trail
+        ]
+        print(json.dumps(doc, ensure_ascii=False, indent=2))
+    else:
+        _print_alerts([alert], False)
+        for e in trail:
+            print(f"  {iso(e.at)} {e.actor}: {e.action}" + (f" — {e.note}" if e.note else ""))
+    return EXIT_OK
+
+
+def _transition(args: argparse.Namespace, action: str) -> int:
+    from careplug.runtime.fanout import FanoutConfig, notifications_for
+
+    settings = _settings(args) if (args.config or os.environ.get("CAREPLUG_CONFIG")) else None
+    store = _store(args)
+    alert = store.get_alert(AlertId(args.id))
+    if alert is None:
+        print(f"no alert {args.id}", file=sys.stderr)
+        return EXIT_ERROR
+    now = SystemClock().now()
+    try:
+        if action == "ack":
+            new, audit = alert_rules.acknowledge(alert, args.by, now, args.note)
+        else:
+            new, audit = alert_rules.resolve(alert, args.by, now, Outcome(args.outcome), args.note)
+        fanout = FanoutConfig()
+        if settings is not None:
+            from careplug.app import fanout_config
+
+            fanout = fanout_config(settings)
+        store.record_transition(new, audit, alert.state, notifications_for(new, audit, fanout), now)
+    except IllegalTransition as exc:
+        print(f"cannot {action} {args.id}: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    if args.json:
+        print(json.dumps(_alert_json(new), ensure_ascii=False, indent=2))
+    else:
+        print(f"{new.id} {new.state.value} by {args.by}")
+    return EXIT_OK
+
+
+def cmd_alerts_ack(args: argparse.Namespace) -> int:
+    """Acknowledge an open alert."""
+    return _transition(args, "ack")
+
+
+def cmd_alerts_resolve(args: argparse.Namespace) -> int:
+    """Resolve an alert with an outcome."""
+    return _transition(args, "resolve")
+
+
+def cmd_decode(args: argparse.Namespace) -> int:
+    """Decode one payload from stdin and print what careplug makes of it."""
+    from careplug.adapters.payloads import PayloadOptions, PayloadRejected, decode
+
+    settings = _settings(args) if _config_path(args) else None
+    options = PayloadOptions()
+    if settings is not None:
+        from careplug.app import payload_options
+
+        options = payload_options(settings)
+    payload = sys.stdin.buffer.read()
+    received_at = SystemClock().now()
+    try:
+        items = decode(args.topic, payload, received_at, args.format, options)
+    except PayloadRejected as exc:
+        print(json.dumps({"rejected": exc.reason.value, "detail": exc.detail}))
+        return EXIT_USAGE
+    for item in items:
+        print(
+            json.dumps(
+                {
+                    "device": item.device,
+                    "channel": item.channel,
+                    "time": iso(item.time),
+                    "power_w": item.power_w,
+                    "energy_wh": item.energy_wh,
+                    "online": item.online,
+                    "kind": item.kind.value,
+                },
+                ensure_ascii=False,
+            )
+        )
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (exposed for docs and tests)."""
+    parser = argparse.ArgumentParser(
+        prog="careplug", description="Smart care plug monitoring for people who live alone."
+    )
+    parser.add_argument("--version", action="version", version=f"careplug {__version__}")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--config", help="config file (default: $CAREPLUG_CONFIG)")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", parents=[common], help="run the daemon")
+    run.add_argument(
+        "--clock",
+        choices=["system", "replay"],
+        default="system",
+        help="replay: follow event time from the clock topic (for replays at any speed)",
+    )
+    run.set_defaults(func=cmd_run)
+
+    check = sub.add_parser("check-config", parents=[common], help="validate and print config")
+    check.set_defaults(func=cmd_check_config)
+
+    alerts = sub.add_parser("alerts", help="list, acknowledge and resolve alerts")
+    alerts_sub = alerts.add_subparsers(dest="alerts_command", required=True)
+    store_opt = argparse.ArgumentParser(add_help=False, parents=[common])
+    store_opt.add_argument("--store", help="SQLite store (default: from the config)")
+    store_opt.add_argument("--json", action="store_true", help="machine-readable output")
+
+    lst = alerts_sub.add_parser("list", parents=[store_opt], help="open alerts")
+    lst.add_argument("--all", action="store_true", help="include resolved alerts")
+    lst.add_argument("--household", help="only this household")
+    lst.set_defaults(func=cmd_alerts_list)
+
+    show = alerts_sub.add_parser("show", parents=[store_opt], help="one alert and its audit")
+    show.add_argument("id")
+    show.set_defaults(func=cmd_alerts_show)
+
+    ack = alerts_sub.add_parser("ack", parents=[store_opt], help="acknowledge an alert")
+    ack.add_argument("id")
+    ack.add_argument("--by", required=True, help="who acknowledges (caseworker id)")
+    ack.add_argument("--note", help="what you are doing about it")
+    ack.set_defaults(func=cmd_alerts_ack)
+
+    res = alerts_sub.add_parser("resolve", parents=[store_opt], help="resolve with an outcome")
+    res.add_argument("id")
+    res.add_argument("--by", required=True, help="who resolves (caseworker id)")
+    res.add_argument(
+        "--outcome", required=True, choices=sorted(o.value for o in CASEWORKER_OUTCOMES)
+    )
+    res.add_argument("--note", help="what happened")
+    res.set_defaults(func=cmd_alerts_resolve)
+
+    dec = sub.add_parser("decode", parents=[common], help="decode one payload from stdin")
+    dec.add_argument("--topic", required=True)
+    dec.add_argument(
+        "--format",
+        default="auto",
+        choices=["auto", "native", "tasmota", "shelly", "shelly2", "zigbee2mqtt", "esphome"],
+    )
+    dec.set_defaults(func=cmd_decode)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``careplug`` console script."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        result: int = args.func(args)
+    except ConfigError as exc:
+        print(f"careplug: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except CareplugError as exc:
+        print(f"careplug: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    return result
+
+
+if __name__ == "__main__":
+    sys.exit(main())
