@@ -65,11 +65,10 @@ class Mosquitto:
             "max_inflight_messages 0\n"
             "autosave_interval 1\n"
         )
-        self.process = subprocess.Popen(
-            [self.binary, "-c", str(conf)],
-            stdout=subprocess.DEVNULL,
-            stderr=open(self.workdir / "mosquitto.log", "ab"),  # noqa: SIM115
-        )
+        with open(self.workdir / "mosquitto.log", "ab") as log:
+            self.process = subprocess.Popen(
+                [self.binary, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=log
+            )
         wait_for_port(self.port)
 
     def stop(self) -> None:

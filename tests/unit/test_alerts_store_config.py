@@ -91,8 +91,10 @@ def test_store_state_survives_reopen(tmp_path: Path) -> None:
     assert again.schema_version == 1
 
 
-@pytest.mark.parametrize(("text", "seconds"), [("90s", 90), ("15m", 900), ("24h", 86400),
-                                               ("2d", 172800), (30, 30), ("1.5h", 5400)])
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [("90s", 90), ("15m", 900), ("24h", 86400), ("2d", 172800), (30, 30), ("1.5h", 5400)],
+)
 def test_durations(text: object, seconds: float) -> None:
     """Durations are written with units."""
     assert parse_duration(text) == seconds

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from careplug.domain.activity import ActivityReason, PlugActivity, ActivityConfig
+from careplug.domain.activity import ActivityConfig, ActivityReason, PlugActivity
 from careplug.domain.engine import (
     ActivitySeen,
     AlertChanged,
@@ -48,15 +48,17 @@ class Timeline:
         self.now = start
         self.effects: list[Effect] = []
 
-    def reading(self, at: float, plug: PlugId = TV, power: float | None = 1.0,
-                energy: float | None = None) -> list[Effect]:
+    def reading(
+        self, at: float, plug: PlugId = TV, power: float | None = 1.0, energy: float | None = None
+    ) -> list[Effect]:
         self.run_until(at)
         out = self.engine.on_reading(Reading(plug, at, power, energy))
         self.effects.extend(out)
         return out
 
-    def reports(self, start: float, end: float, power: float, plug: PlugId = TV,
-                period: float = 300.0) -> None:
+    def reports(
+        self, start: float, end: float, power: float, plug: PlugId = TV, period: float = 300.0
+    ) -> None:
         """A plug reporting the same power every ``period`` from start to end."""
         at = start
         while at <= end:
@@ -71,20 +73,24 @@ class Timeline:
 
     def alerts(self, kind: AlertKind | None = None, event: str = "raised") -> list[AlertChanged]:
         return [
-            e for e in self.effects
-            if isinstance(e, AlertChanged) and e.event == event
+            e
+            for e in self.effects
+            if isinstance(e, AlertChanged)
+            and e.event == event
             and (kind is None or e.alert.kind is kind)
         ]
 
 
-def make(*households: Household, config: DetectionConfig | None = None,
-         start: float = T0) -> Timeline:
+def make(
+    *households: Household, config: DetectionConfig | None = None, start: float = T0
+) -> Timeline:
     cfg = config or DetectionConfig(catch_up_grace_s=0.0)
     return Timeline(Engine(cfg, households, start), start)
 
 
-@pytest.mark.parametrize(("tier", "hours"), [(RiskTier.HIGH, 12), (RiskTier.MEDIUM, 24),
-                                             (RiskTier.LOW, 36)])
+@pytest.mark.parametrize(
+    ("tier", "hours"), [(RiskTier.HIGH, 12), (RiskTier.MEDIUM, 24), (RiskTier.LOW, 36)]
+)
 def test_inactivity_alert_fires_at_the_tier_threshold(tier: RiskTier, hours: int) -> None:
     """No sign of life for the tier's hours raises one critical inactivity alert, not before."""
     t = make(household(tier))
@@ -198,8 +204,11 @@ def test_blind_time_does_not_count_as_silence() -> None:
 
 def test_fridge_cycles_are_not_signs_of_life() -> None:
     """A fridge cycling by itself keeps the plug online but never resets the silence."""
-    hh = household(RiskTier.HIGH, PlugSpec(TV, Appliance.TV),
-                   PlugSpec(FRIDGE, Appliance.FRIDGE, shows_activity=False))
+    hh = household(
+        RiskTier.HIGH,
+        PlugSpec(TV, Appliance.TV),
+        PlugSpec(FRIDGE, Appliance.FRIDGE, shows_activity=False),
+    )
     t = make(hh)
     t.reading(T0, TV, 0.5)
     t.reading(T0 + 300, TV, 70.0)
@@ -252,8 +261,7 @@ def test_restored_state_keeps_the_original_deadline() -> None:
     plugs, households = t.engine.take_dirty()
 
     restart_at = T0 + 4 * H + 60
-    fresh = Engine(DetectionConfig(catch_up_grace_s=120.0), [household(RiskTier.HIGH)],
-                   restart_at)
+    fresh = Engine(DetectionConfig(catch_up_grace_s=120.0), [household(RiskTier.HIGH)], restart_at)
     fresh.restore(plugs, households, [])
     t2 = Timeline(fresh, restart_at)
     t2.reports(restart_at + 60, T0 + 13 * H, power=80.0)

@@ -1,0 +1,7 @@
+"""``python -m careplug``."""
+
+import sys
+
+from careplug.cli import main
+
+sys.exit(main())
