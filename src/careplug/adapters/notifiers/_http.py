@@ -41,7 +41,7 @@ def retryable_status(status: int) -> bool:
 
 
 def request(
-    url: str, *, method: str, body: bytes, headers: dict[str, str], timeout_s: float
+    url: str, *, method: str, body: bytes | None, headers: dict[str, str], timeout_s: float
 ) -> int:
     """Send one request; return the 2xx status or raise a classified ``DeliveryError``.
 
