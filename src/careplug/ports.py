@@ -26,7 +26,8 @@ class Notification:
     ``key`` is the idempotency key: the same key is never meant to reach the same recipient
     twice; receivers that see it again may discard it. ``data`` is the JSON-safe structured
     form (a webhook sends it as the body); ``subject`` and ``text`` are the human form in the
-    recipient's ``locale`` ("ko" or "en").
+    recipient's ``locale`` ("ko" or "en"). ``address`` is where the channel delivers to (an
+    email address, a phone number); None means the notifier's own target (a team webhook).
     """
 
     key: str
@@ -35,6 +36,7 @@ class Notification:
     subject: str
     text: str
     locale: str = "ko"
+    address: str | None = None
     data: dict[str, object] = field(default_factory=dict, hash=False, compare=False)
 
 

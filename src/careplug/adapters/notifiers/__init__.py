@@ -1,0 +1,1 @@
+"""Notifiers: one module per delivery channel. They deliver or raise ``DeliveryError``."""
