@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from datetime import UTC, datetime
 
@@ -16,13 +17,15 @@ from careplug.adapters.payloads import (
     detect_family,
     subscriptions,
 )
-from careplug.domain.model import ItemKind
+from careplug.domain.model import DecodedItem, ItemKind
 
 OPTS = PayloadOptions()
 NOW = datetime(2026, 11, 25, 7, 40, 0, tzinfo=UTC).timestamp()  # 16:40 in Seoul
 
 
-def _one(topic: str, payload: str, options: PayloadOptions = OPTS, fmt: str = "auto"):  # type: ignore[no-untyped-def]
+def _one(
+    topic: str, payload: str, options: PayloadOptions = OPTS, fmt: str = "auto"
+) -> DecodedItem:
     items = decode(topic, payload.encode(), NOW, fmt, options)
     assert len(items) == 1, items
     return items[0]
@@ -187,7 +190,9 @@ def test_shelly2_missing_apower_is_unknown_not_zero() -> None:
     """A NotifyStatus with only aenergy leaves power unknown."""
     item = _one(
         "dev/events/rpc",
-        '{"method":"NotifyStatus","params":{"ts":%s,"switch:1":{"aenergy":{"total":5}}}}' % NOW,
+        json.dumps(
+            {"method": "NotifyStatus", "params": {"ts": NOW, "switch:1": {"aenergy": {"total": 5}}}}
+        ),
     )
     assert (item.channel, item.power_w, item.energy_wh, item.time) == (1, None, 5.0, NOW)
 
