@@ -18,6 +18,7 @@ from careplug.adapters.payloads import (
     subscriptions,
 )
 from careplug.domain.model import DecodedItem, ItemKind
+from careplug.errors import ConfigError
 
 OPTS = PayloadOptions()
 NOW = datetime(2026, 11, 25, 7, 40, 0, tzinfo=UTC).timestamp()  # 16:40 in Seoul
@@ -260,3 +261,19 @@ def test_esphome_sensor_words_are_configurable() -> None:
 def test_esphome_other_sensors_are_ignored() -> None:
     """A temperature sensor yields no item."""
     assert decode("node/sensor/temperature/state", b"21.5", NOW, "auto", OPTS) == []
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"tasmota_full_topic": "%topic%/SENSOR"},
+        {"tasmota_full_topic": "%prefix%/"},
+        {"tasmota_timezone": "Mars/Olympus"},
+        {"esphome_energy_scale": 0.0},
+    ],
+)
+def test_bad_layout_options_stop_start_up(changes: dict[str, object]) -> None:
+    """A FullTopic without %prefix%/%topic%, an unknown zone or a zero scale is a ConfigError."""
+    with pytest.raises(ConfigError) as caught:
+        replace(OPTS, **changes)  # type: ignore[arg-type]
+    assert str(caught.value).startswith("mqtt.")

@@ -7,9 +7,10 @@ import json
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from careplug.domain.model import DecodedItem, EpochSeconds
-from careplug.errors import CareplugError
+from careplug.errors import CareplugError, ConfigError
 
 
 class RejectReason(enum.StrEnum):
@@ -69,6 +70,25 @@ class PayloadOptions:
     esphome_ignore_words: tuple[str, ...] = ("factor", "apparent", "reactive")
     # Wh per unit of the ESPHome energy sensors (1000.0 when they report kWh)
     esphome_energy_scale: float = 1.0
+
+    def __post_init__(self) -> None:
+        # a bad layout must stop start-up, not turn every message into a decoder_error
+        levels = self.tasmota_full_topic.strip("/").split("/")
+        if "%prefix%" not in levels or not any(
+            lv.startswith("%") and lv.endswith("%") and lv != "%prefix%" for lv in levels
+        ):
+            raise ConfigError(
+                "mqtt.tasmota_full_topic: needs %prefix% and %topic% as whole levels, "
+                f"got {self.tasmota_full_topic!r}"
+            )
+        try:
+            ZoneInfo(self.tasmota_timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ConfigError(
+                f"mqtt.tasmota_timezone: unknown time zone {self.tasmota_timezone!r}"
+            ) from None
+        if not (math.isfinite(self.esphome_energy_scale) and self.esphome_energy_scale > 0):
+            raise ConfigError("mqtt.esphome_energy_scale: must be a positive number")
 
 
 Decoder = Callable[[str, bytes, EpochSeconds, PayloadOptions], list[DecodedItem]]
