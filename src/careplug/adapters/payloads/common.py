@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import enum
+import json
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from careplug.domain.model import DecodedItem, EpochSeconds
-from careplug.errors import CareplugError
+from careplug.errors import CareplugError, ConfigError
 
 
 class RejectReason(enum.StrEnum):
@@ -27,6 +29,9 @@ class RejectReason(enum.StrEnum):
     BAD_TIME = "bad_time"
     UNKNOWN_TOPIC = "unknown_topic"
     UNKNOWN_FORMAT = "unknown_format"
+    BAD_CHANNEL = "bad_channel"
+    DECODER_ERROR = "decoder_error"
+    """A decoder failed unexpectedly (a bug); the detail names the exception."""
 
 
 class PayloadRejected(CareplugError):
@@ -47,6 +52,43 @@ class PayloadOptions:
     max_power_w: float = 20_000.0
     # device clocks further than this from the receive time are not trusted
     max_clock_skew_s: float = 600.0
+    # Tasmota: the device's FullTopic template and the zone its local ``Time`` is in
+    tasmota_full_topic: str = "%prefix%/%topic%/"
+    tasmota_timezone: str = "Asia/Seoul"
+    # Shelly Gen1: the fixed first topic level
+    shelly_prefix: str = "shellies"
+    # Shelly Gen2+: topic prefixes to subscribe to; empty means any one-level prefix (``+``)
+    shelly2_prefixes: tuple[str, ...] = ()
+    # Zigbee2MQTT: base topics of every bridge (``base_topic`` in its configuration.yaml)
+    zigbee2mqtt_base_topics: tuple[str, ...] = ("zigbee2mqtt",)
+    # ESPHome: node topic prefixes to subscribe to; empty means any one-level node (``+``)
+    esphome_nodes: tuple[str, ...] = ()
+    # ESPHome sensor names (lower-cased object ids) are classified by substring: names
+    # containing an ``ignore`` word are skipped, then ``energy`` words, then ``power`` words.
+    esphome_power_words: tuple[str, ...] = ("power",)
+    esphome_energy_words: tuple[str, ...] = ("energy",)
+    esphome_ignore_words: tuple[str, ...] = ("factor", "apparent", "reactive")
+    # Wh per unit of the ESPHome energy sensors (1000.0 when they report kWh)
+    esphome_energy_scale: float = 1.0
+
+    def __post_init__(self) -> None:
+        # a bad layout must stop start-up, not turn every message into a decoder_error
+        levels = self.tasmota_full_topic.strip("/").split("/")
+        if "%prefix%" not in levels or not any(
+            lv.startswith("%") and lv.endswith("%") and lv != "%prefix%" for lv in levels
+        ):
+            raise ConfigError(
+                "mqtt.tasmota_full_topic: needs %prefix% and %topic% as whole levels, "
+                f"got {self.tasmota_full_topic!r}"
+            )
+        try:
+            ZoneInfo(self.tasmota_timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ConfigError(
+                f"mqtt.tasmota_timezone: unknown time zone {self.tasmota_timezone!r}"
+            ) from None
+        if not (math.isfinite(self.esphome_energy_scale) and self.esphome_energy_scale > 0):
+            raise ConfigError("mqtt.esphome_energy_scale: must be a positive number")
 
 
 Decoder = Callable[[str, bytes, EpochSeconds, PayloadOptions], list[DecodedItem]]
@@ -87,19 +129,33 @@ def decode(
     options: PayloadOptions | None = None,
 ) -> list[DecodedItem]:
     """Decode one MQTT message with the named family (or detect it with ``auto``)."""
+    """Decode one MQTT message with the named family (or detect it with ``auto``).
+
+    Raises :class:`PayloadRejected` and nothing else: an unexpected exception in a decoder (a
+    bug) becomes a rejection with reason ``decoder_error``, so one bad decoder cannot stop the
+    daemon.
+    """
     opts = options or PayloadOptions()
     if len(payload) > opts.max_payload_bytes:
         raise PayloadRejected(RejectReason.TOO_LARGE, f"{len(payload)} bytes")
-    if fmt == "auto":
-        family = detect_family(topic, opts)
-        if family is None:
-            raise PayloadRejected(RejectReason.UNKNOWN_TOPIC, topic[:200])
-    else:
-        try:
-            family = FAMILIES[fmt]
-        except KeyError:
-            raise PayloadRejected(RejectReason.UNKNOWN_FORMAT, fmt) from None
-    return family.decode(topic, payload, received_at, opts)
+    name = fmt
+    try:
+        if fmt == "auto":
+            family = detect_family(topic, opts)
+            if family is None:
+                raise PayloadRejected(RejectReason.UNKNOWN_TOPIC, topic[:200])
+        else:
+            try:
+                family = FAMILIES[fmt]
+            except KeyError:
+                raise PayloadRejected(RejectReason.UNKNOWN_FORMAT, fmt[:40]) from None
+        name = family.name
+        return family.decode(topic, payload, received_at, opts)
+    except PayloadRejected:
+        raise
+    except Exception as exc:  # the daemon must survive a decoder bug
+        detail = f"{name}: {type(exc).__name__}: {exc}"
+        raise PayloadRejected(RejectReason.DECODER_ERROR, detail[:300]) from exc
 
 
 def subscriptions(options: PayloadOptions, families: list[str] | None = None) -> list[str]:
@@ -135,7 +191,10 @@ def number(value: object, what: str) -> float | None:
     if isinstance(value, bool):
         raise PayloadRejected(RejectReason.WRONG_TYPE, f"{what} is a boolean")
     if isinstance(value, int | float):
-        result = float(value)
+        try:
+            result = float(value)
+        except OverflowError:  # a JSON integer with hundreds of digits
+            raise PayloadRejected(RejectReason.NOT_FINITE, what) from None
     elif isinstance(value, str):
         text = value.strip()
         if text.lower() in ("", "nan", "null", "none", "unknown", "unavailable"):
@@ -186,3 +245,60 @@ def sane_device_time(
     if abs(device_time - received_at) > options.max_clock_skew_s:
         return None
     return device_time
+
+
+def text_of(payload: bytes) -> str:
+    """The payload as UTF-8 text, or a ``not_utf8`` rejection."""
+    try:
+        return payload.decode("utf-8")
+    except UnicodeDecodeError:
+        raise PayloadRejected(RejectReason.NOT_UTF8) from None
+
+
+def json_of(payload: bytes) -> object:
+    """The payload parsed as JSON; ``not_utf8`` or ``not_json`` when it cannot be."""
+    text = text_of(payload)
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError):
+        # RecursionError: deeply nested arrays, a cheap way to attack a JSON parser
+        raise PayloadRejected(RejectReason.NOT_JSON) from None
+
+
+def json_object(payload: bytes) -> dict[str, object]:
+    """The payload as a JSON object; ``wrong_shape`` for any other JSON value."""
+    body = json_of(payload)
+    if not isinstance(body, dict):
+        raise PayloadRejected(RejectReason.WRONG_SHAPE, "not a JSON object")
+    return body
+
+
+_TRUE_WORDS = frozenset({"online", "true", "1", "on"})
+_FALSE_WORDS = frozenset({"offline", "false", "0", "off"})
+
+
+def online_flag(payload: bytes) -> bool:
+    """An availability payload (``online``/``offline``, ``true``/``false``, any case) as a bool.
+
+    Also accepts a JSON string or a JSON object ``{"state": "online"}`` (Zigbee2MQTT 1.x+).
+    """
+    text = text_of(payload).strip()
+    if text.startswith("{"):
+        body = json_of(payload)
+        state = body.get("state") if isinstance(body, dict) else None
+        if not isinstance(state, str):
+            raise PayloadRejected(RejectReason.WRONG_SHAPE, "availability without state")
+        text = state
+    word = text.strip().strip('"').strip().lower()
+    if word in _TRUE_WORDS:
+        return True
+    if word in _FALSE_WORDS:
+        return False
+    raise PayloadRejected(RejectReason.WRONG_SHAPE, f"availability {text[:20]!r}")
+
+
+def channel_number(text: str) -> int:
+    """A relay/switch index from a topic level (``0``…``999``), or a ``bad_channel`` rejection."""
+    if not (0 < len(text) <= 3 and text.isascii() and text.isdigit()):
+        raise PayloadRejected(RejectReason.BAD_CHANNEL, repr(text[:20]))
+    return int(text)
