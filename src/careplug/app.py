@@ -62,6 +62,13 @@ def payload_options(settings: Settings) -> PayloadOptions:
         native_prefix=m.native_prefix,
         max_payload_bytes=m.max_payload_bytes,
         max_clock_skew_s=m.max_clock_skew,
+        tasmota_full_topic=m.tasmota_full_topic,
+        tasmota_timezone=m.tasmota_timezone,
+        shelly_prefix=m.shelly_prefix,
+        shelly2_prefixes=tuple(m.shelly2_prefixes),
+        zigbee2mqtt_base_topics=tuple(m.zigbee2mqtt_base_topics),
+        esphome_nodes=tuple(m.esphome_nodes),
+        esphome_energy_scale=m.esphome_energy_scale,
     )
 
 

@@ -178,37 +178,20 @@ def cmd_alerts_resolve(args: argparse.Namespace) -> int:
 
 def cmd_decode(args: argparse.Namespace) -> int:
     """Decode one payload from stdin and print what careplug makes of it."""
-    from careplug.adapters.payloads import PayloadOptions, PayloadRejected, decode
+    from careplug.adapters.payloads import PayloadOptions
+    from careplug.adapters.payloads.describe import describe
 
-    settings = _settings(args) if _config_path(args) else None
     options = PayloadOptions()
-    if settings is not None:
+    if _config_path(args):
         from careplug.app import payload_options
 
-        options = payload_options(settings)
-    payload = sys.stdin.buffer.read()
-    received_at = SystemClock().now()
-    try:
-        items = decode(args.topic, payload, received_at, args.format, options)
-    except PayloadRejected as exc:
-        print(json.dumps({"rejected": exc.reason.value, "detail": exc.detail}))
-        return EXIT_USAGE
-    for item in items:
-        print(
-            json.dumps(
-                {
-                    "device": item.device,
-                    "channel": item.channel,
-                    "time": iso(item.time),
-                    "power_w": item.power_w,
-                    "energy_wh": item.energy_wh,
-                    "online": item.online,
-                    "kind": item.kind.value,
-                },
-                ensure_ascii=False,
-            )
-        )
-    return EXIT_OK
+        options = payload_options(_settings(args))
+    lines, code = describe(
+        args.topic, sys.stdin.buffer.read(), args.format, SystemClock().now(), options
+    )
+    for line in lines:
+        print(line)
+    return code
 
 
 def build_parser() -> argparse.ArgumentParser:

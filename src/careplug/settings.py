@@ -100,6 +100,25 @@ class MqttSettings(_Section):
     )
     reconnect_min: Duration = Field(1.0, gt=0, description="first reconnect delay")
     reconnect_max: Duration = Field(60.0, gt=0, description="longest reconnect delay")
+    tasmota_full_topic: str = Field(
+        "%prefix%/%topic%/", description="Tasmota FullTopic template of your plugs"
+    )
+    tasmota_timezone: str = Field(
+        "Asia/Seoul", description="time zone of Tasmota's local Time field"
+    )
+    shelly_prefix: str = Field("shellies", description="Shelly Gen1 topic prefix")
+    shelly2_prefixes: list[str] = Field(
+        default_factory=list, description="Shelly Gen2+ topic prefixes (empty: any)"
+    )
+    zigbee2mqtt_base_topics: list[str] = Field(
+        default_factory=lambda: ["zigbee2mqtt"], description="Zigbee2MQTT base topics"
+    )
+    esphome_nodes: list[str] = Field(
+        default_factory=list, description="ESPHome node names (empty: any)"
+    )
+    esphome_energy_scale: float = Field(
+        1.0, gt=0, description="Wh per unit of ESPHome energy sensors (1000 for kWh)"
+    )
     max_payload_bytes: int = Field(16384, ge=256, description="larger payloads are rejected")
     max_clock_skew: Duration = Field(
         600.0, description="device clocks further off than this are replaced by receive time"

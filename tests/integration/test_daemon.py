@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import queue
 import threading
 import time
 from collections.abc import Iterator
@@ -54,11 +55,52 @@ class Reporter:
         self.thread.join(5)
 
 
-def test_inactivity_alert_reaches_topic_and_cli_then_auto_resolves(
+class HookReceiver:
+    """A real HTTP server that records webhook POSTs (body, headers)."""
+
+    def __init__(self) -> None:
+        import http.server
+
+        received = self.received = queue.Queue()
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                received.put((json.loads(body), dict(self.headers), body))
+                self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def next(self, event: str, timeout: float = 20.0) -> tuple[dict, dict, bytes]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                body, headers, raw = self.received.get(timeout=0.2)
+            except queue.Empty:
+                continue
+            if body.get("event") == event:
+                return body, headers, raw
+        raise AssertionError(f"no {event} webhook")
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_inactivity_alert_reaches_topic_cli_and_webhook_then_auto_resolves(
     tmp_path: Path, mosquitto: Mosquitto, watcher: Watcher
 ) -> None:
-    """Readings, then a quiet plug: the alert is published, listed, and resolved on activity."""
-    daemon = DaemonProcess(write_config(tmp_path, mosquitto.port, threshold="4s"))
+    """Readings, then a quiet plug: the alert is published, listed, posted to the webhook
+    (signed, with an idempotency key), and resolved on activity."""
+    hook = HookReceiver()
+    extra = f'[webhook]\nurl = "{hook.url}"\nsecret = "s3cret"\n'
+    daemon = DaemonProcess(write_config(tmp_path, mosquitto.port, threshold="4s", extra=extra))
     daemon.start()
     try:
         daemon.wait_log("broker_connected")
@@ -70,6 +112,12 @@ def test_inactivity_alert_reaches_topic_and_cli_then_auto_resolves(
         assert raised["alert"]["kind"] == "inactivity"
         assert raised["alert"]["household"] == "hh-1"
         assert raised["alert"]["severity"] == "critical"
+        body, headers, raw = hook.next("raised")
+        assert body["alert"]["id"] == raised["alert"]["id"]
+        assert headers["Idempotency-Key"] == f"{raised['alert']['id']}:raised"
+        from careplug.adapters.notifiers.webhook import sign
+
+        assert headers["X-Careplug-Signature"] == sign("s3cret", raw)
         listed = daemon.cli("alerts", "list", "--json")
         assert listed.returncode == 0, listed.stderr
         alerts = json.loads(listed.stdout)
@@ -82,10 +130,12 @@ def test_inactivity_alert_reaches_topic_and_cli_then_auto_resolves(
         watcher.reading("plug-1", 0.4)  # switched off: life resumes
         resolved = watcher.next_alert("resolved")
         assert resolved["alert"]["outcome"] == "activity_resumed"
+        assert hook.next("resolved")[0]["alert"]["outcome"] == "activity_resumed"
         assert json.loads(daemon.cli("alerts", "list", "--json").stdout) == []
         took = daemon.terminate()
         assert took < 5.0
     finally:
+        hook.close()
         if daemon.process and daemon.process.poll() is None:
             daemon.kill()
 

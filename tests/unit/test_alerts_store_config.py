@@ -62,7 +62,7 @@ def test_store_round_trip_and_optimistic_check(tmp_path: Path) -> None:
     """Transitions are stored with audit and outbox atomically; stale writers are refused."""
     store = SqliteStore(tmp_path / "s.db")
     alert, audit = rules.raise_alert(HH, AlertKind.INACTIVITY, Severity.CRITICAL, 1000.0, "q")
-    note = Notification("k1", "mqtt", "careplug/alerts/hh-1", "s", "t", "en", {"a": 1})
+    note = Notification("k1", "mqtt", "careplug/alerts/hh-1", "s", "t", "en", data={"a": 1})
     store.record_transition(alert, audit, None, [note], 5.0)
     with pytest.raises(IllegalTransition):
         store.record_transition(alert, audit, None, [], 5.0)  # already exists

@@ -89,6 +89,7 @@ MIGRATIONS: list[str] = [
         key TEXT NOT NULL,
         channel TEXT NOT NULL,
         recipient TEXT NOT NULL,
+        address TEXT,
         subject TEXT NOT NULL,
         text TEXT NOT NULL,
         locale TEXT NOT NULL,
@@ -475,14 +476,16 @@ class SqliteStore:
         with self._lock:
             rows = self._db.execute(
                 "SELECT key, channel, recipient, subject, text, locale, data, attempts, "
-                "next_attempt_at, last_error FROM outbox WHERE delivered_at IS NULL AND "
+                "next_attempt_at, last_error, address FROM outbox WHERE delivered_at IS NULL AND "
                 "next_attempt_at IS NOT NULL AND next_attempt_at <= ? "
                 "ORDER BY next_attempt_at, created_at LIMIT ?",
                 (at, limit),
             ).fetchall()
         return [
             OutboxItem(
-                Notification(r[0], r[1], r[2], r[3], r[4], r[5], json.loads(r[6])),
+                Notification(
+                    r[0], r[1], r[2], r[3], r[4], r[5], address=r[10], data=json.loads(r[6])
+                ),
                 r[7],
                 r[8],
                 r[9],
@@ -539,12 +542,14 @@ class SqliteStore:
         with self._lock:
             rows = self._db.execute(
                 "SELECT key, channel, recipient, subject, text, locale, data, attempts, "
-                "created_at, last_error FROM outbox WHERE delivered_at IS NULL AND "
+                "created_at, last_error, address FROM outbox WHERE delivered_at IS NULL AND "
                 "next_attempt_at IS NULL ORDER BY created_at"
             ).fetchall()
         return [
             OutboxItem(
-                Notification(r[0], r[1], r[2], r[3], r[4], r[5], json.loads(r[6])),
+                Notification(
+                    r[0], r[1], r[2], r[3], r[4], r[5], address=r[10], data=json.loads(r[6])
+                ),
                 r[7],
                 r[8],
                 r[9],

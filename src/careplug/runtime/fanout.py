@@ -53,7 +53,7 @@ def notifications_for(alert: Alert, audit: AuditEntry, config: FanoutConfig) -> 
     out: list[Notification] = []
     if config.mqtt:
         topic = f"{config.alert_topic_prefix.rstrip('/')}/{alert.household}"
-        out.append(Notification(key, "mqtt", topic, subject, text, "en", data))
+        out.append(Notification(key, "mqtt", topic, subject, text, "en", data=data))
     if config.webhook:
-        out.append(Notification(key, "webhook", "webhook", subject, text, "en", data))
+        out.append(Notification(key, "webhook", "webhook", subject, text, "en", data=data))
     return out
