@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from careplug.clock import monotonic
+
 VM_BINARY = "/usr/bin/victoria-metrics"
 
 
@@ -46,8 +48,8 @@ class VictoriaMetrics:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        deadline = time.monotonic() + 15
-        while time.monotonic() < deadline:
+        deadline = monotonic() + 15
+        while monotonic() < deadline:
             try:
                 with urllib.request.urlopen(f"{self.url}/health", timeout=1) as resp:
                     if resp.status == 200:

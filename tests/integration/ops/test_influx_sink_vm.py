@@ -8,6 +8,7 @@ from collections.abc import Callable
 import pytest
 
 from careplug.adapters.influx import InfluxSink
+from careplug.clock import monotonic
 
 from .conftest import VictoriaMetrics
 
@@ -34,9 +35,9 @@ def make_sink(url: str, **kwargs: float) -> InfluxSink:
 
 
 def wait_for(condition: Callable[[], bool], timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
+    deadline = monotonic() + timeout
     while not condition():
-        if time.monotonic() > deadline:
+        if monotonic() > deadline:
             raise AssertionError("condition not met in time")
         time.sleep(0.02)
 
@@ -103,10 +104,10 @@ def test_outage_within_the_buffer_bound_loses_nothing(victoria: VictoriaMetrics)
     wait_for(lambda: sink.stats().written == 1)
 
     victoria.stop()
-    started = time.monotonic()
+    started = monotonic()
     for i in range(1, 500):
         sink.write_reading("hh-1", "plug-a", T0 + i, float(i), None)
-    hot_path_s = time.monotonic() - started
+    hot_path_s = monotonic() - started
     wait_for(lambda: sink.stats().retries >= 3)
     assert sink.stats().last_error is not None
     assert sink.stats().buffered == 499
@@ -151,8 +152,8 @@ def test_close_with_server_down_counts_unsent_points_as_dropped(
     sink.start()
     for i in range(7):
         sink.write_activity("hh-1", "plug-a", T0 + i, "power_above_threshold")
-    started = time.monotonic()
+    started = monotonic()
     sink.close(timeout=0.3)
-    assert time.monotonic() - started < 2.5
+    assert monotonic() - started < 2.5
     stats = sink.stats()
     assert (stats.written, stats.dropped, stats.buffered) == (0, 7, 0)
