@@ -35,6 +35,14 @@ from careplug.clock import monotonic
 
 log = structlog.get_logger(__name__)
 
+MEASUREMENTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "reading": (("household", "plug"), ("power_w", "energy_wh")),
+    "activity": (("household", "plug", "reason"), ("count",)),
+    "device_status": (("household", "plug"), ("online",)),
+    "alert": (("household", "kind", "severity", "state"), ("count", "alert_id")),
+}
+"""The schema written: measurement -> (tag keys, field keys). Documented in deploy/README.md."""
+
 FieldValue = float | int | bool | str
 
 # A point as queued on the hot path: measurement, tags, fields, epoch seconds. Serialised to line

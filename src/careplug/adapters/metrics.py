@@ -170,7 +170,7 @@ class MetricsServer:
     raises counts as failing with the exception as its reason.
     """
 
-    def __init__(self, metrics: CareplugMetrics, host: str = "127.0.0.1", port: int = 9464) -> None:
+    def __init__(self, metrics: CareplugMetrics, host: str = "127.0.0.1", port: int = 9310) -> None:
         self._metrics = metrics
         self._host = host
         self._requested_port = port
@@ -264,7 +264,7 @@ def _make_handler(server: MetricsServer) -> type[BaseHTTPRequestHandler]:
 
 
 def healthcheck(url: str, timeout: float = 3.0) -> int:
-    """GET ``url`` (e.g. ``http://127.0.0.1:9464/healthz``): exit status 0 on HTTP 200, else 1.
+    """GET ``url`` (e.g. ``http://127.0.0.1:9310/healthz``): exit status 0 on HTTP 200, else 1.
 
     For container HEALTHCHECKs and ``careplug healthcheck``; only http(s) URLs are accepted.
     """
