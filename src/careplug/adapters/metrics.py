@@ -16,6 +16,7 @@ import urllib.request
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Protocol
 
 import structlog
 from prometheus_client import (
@@ -26,6 +27,8 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
 
 from careplug.clock import Clock
 
@@ -148,9 +151,48 @@ class CareplugMetrics:
         """Record the MQTT connection state."""
         self.broker_connected.set(1 if connected else 0)
 
+    def track_sink(self, stats: Callable[[], SinkStatsLike]) -> None:
+        """Export a history sink's counters (e.g. ``InfluxSink.stats``), read at scrape time."""
+        self.registry.register(_SinkCollector(stats))
+
     def exposition(self) -> bytes:
         """The registry in Prometheus text format."""
         return generate_latest(self.registry)
+
+
+class SinkStatsLike(Protocol):
+    """What :meth:`CareplugMetrics.track_sink` reads (``InfluxSink.stats()`` returns one)."""
+
+    @property
+    def buffered(self) -> int: ...
+    @property
+    def written(self) -> int: ...
+    @property
+    def dropped(self) -> int: ...
+    @property
+    def retries(self) -> int: ...
+
+
+class _SinkCollector(Collector):
+    def __init__(self, stats: Callable[[], SinkStatsLike]) -> None:
+        self._stats = stats
+
+    def collect(self) -> Iterable[Metric]:
+        s = self._stats()
+        yield GaugeMetricFamily(
+            "careplug_history_points_buffered", "History points waiting to be sent.", s.buffered
+        )
+        yield CounterMetricFamily(
+            "careplug_history_points_written", "History points accepted by the server.", s.written
+        )
+        yield CounterMetricFamily(
+            "careplug_history_points_dropped",
+            "History points discarded (buffer full, rejected, unsent at close).",
+            s.dropped,
+        )
+        yield CounterMetricFamily(
+            "careplug_history_write_retries", "Failed history writes that were retried.", s.retries
+        )
 
 
 @dataclass(frozen=True, slots=True)
