@@ -15,10 +15,13 @@ from typing import Literal
 import structlog
 from apscheduler.schedulers.background import BackgroundScheduler
 
+from careplug.adapters.influx import InfluxSink
+from careplug.adapters.metrics import CareplugMetrics, MetricsServer
 from careplug.adapters.mqtt import MqttAlertNotifier, MqttConnection, MqttOptions
 from careplug.adapters.payloads import PayloadOptions, subscriptions
 from careplug.adapters.store_sqlite import SqliteStore
-from careplug.clock import Clock, SystemClock, VirtualClock
+from careplug.adapters.systemd import SystemdNotifier
+from careplug.clock import Clock, SystemClock, VirtualClock, monotonic
 from careplug.domain.activity import ActivityConfig
 from careplug.domain.engine import DetectionConfig, Engine
 from careplug.domain.model import RiskTier
@@ -106,6 +109,9 @@ class Daemon:
     mqtt: MqttConnection
     delivery: DeliveryWorker
     scheduler: BackgroundScheduler
+    metrics: CareplugMetrics
+    http: MetricsServer | None
+    history: InfluxSink | None
     _stack: contextlib.ExitStack
 
     def stop(self) -> None:
@@ -127,6 +133,23 @@ def start_daemon(settings: Settings, clock_mode: ClockMode = "system") -> Daemon
             store.load_plugs(), store.load_households(), store.list_alerts(open_only=True)
         )
         options = payload_options(settings)
+        metrics = CareplugMetrics(clock)
+        history: InfluxSink | None = None
+        if settings.influx.url:
+            i = settings.influx
+            history = InfluxSink(
+                url=settings.influx.url,
+                token=i.token.get_secret_value() if i.token else "",
+                org=i.org,
+                bucket=i.bucket,
+                max_points=i.max_points,
+                batch_size=i.batch_size,
+                flush_interval_s=i.flush_interval,
+                retry_max_s=i.retry_max,
+            )
+            history.start()
+            stack.callback(history.close)
+            metrics.track_sink(history.stats)
         driver = Driver(
             engine,
             store,
@@ -138,6 +161,8 @@ def start_daemon(settings: Settings, clock_mode: ClockMode = "system") -> Daemon
             clock_topic=settings.mqtt.clock_topic,
             follow_clock_messages=clock_mode == "replay",
             wall=wall.now,
+            history=history,
+            metrics=metrics,
         )
         topics = subscriptions(options, settings.mqtt.formats) + list(settings.mqtt.extra_topics)
         if clock_mode == "replay":
@@ -192,6 +217,12 @@ def start_daemon(settings: Settings, clock_mode: ClockMode = "system") -> Daemon
         )
         scheduler.start()
         stack.callback(lambda: scheduler.shutdown(wait=False))
+        http: MetricsServer | None = None
+        if settings.http.enabled:
+            http = MetricsServer(metrics, settings.http.host, settings.http.port)
+            _add_readiness_checks(http, mqtt, store, driver, wall)
+            http.start()
+            stack.callback(http.close)
     except BaseException:
         stack.close()
         raise
@@ -203,15 +234,89 @@ def start_daemon(settings: Settings, clock_mode: ClockMode = "system") -> Daemon
         clock=clock_mode,
         store=str(settings.store.path),
     )
-    return Daemon(settings, clock, store, engine, driver, mqtt, delivery, scheduler, stack)
+    return Daemon(
+        settings,
+        clock,
+        store,
+        engine,
+        driver,
+        mqtt,
+        delivery,
+        scheduler,
+        metrics,
+        http,
+        history,
+        stack,
+    )
 
 
-def run_until_stopped(daemon: Daemon, stop: threading.Event) -> None:
-    """Block until ``stop`` is set (by a signal handler), then shut down."""
+def _add_readiness_checks(
+    http: MetricsServer, mqtt: MqttConnection, store: SqliteStore, driver: Driver, wall: Clock
+) -> None:
+    def broker() -> tuple[bool, str]:
+        if mqtt.refused:
+            return False, f"broker refused: {mqtt.refused}"
+        return mqtt.connected.is_set(), "connected" if mqtt.connected.is_set() else "down"
+
+    def writable() -> tuple[bool, str]:
+        ok = store.writable()
+        return ok, "writable" if ok else "store is not writable"
+
+    def traffic() -> tuple[bool, str]:
+        if not driver.engine.plugs:
+            return True, "no plugs enrolled"
+        last = driver.stats.last_message_at
+        if last is None:
+            return False, "no message received yet"
+        age = wall.now() - last
+        return age < 900, f"last message {age:.0f} s ago"
+
+    http.add_readiness_check("broker_connected", broker)
+    http.add_readiness_check("store_writable", writable)
+    http.add_readiness_check("receiving_traffic", traffic)
+
+
+EXIT_REFUSED = 78  # EX_CONFIG: systemd's RestartPreventExitStatus stops the restart loop
+
+
+def run_until_stopped(daemon: Daemon, stop: threading.Event) -> int:
+    """Block until ``stop`` is set (by a signal handler), then shut down; the exit status."""
+    notifier = SystemdNotifier.from_environment()
+    notifier.ready("watching households")
+    interval = notifier.watchdog_interval
+    next_watchdog = monotonic()
+    next_gauges = monotonic()
+    status = 0
     try:
-        while not stop.wait(1.0):
+        while not stop.wait(0.5):
+            now = monotonic()
+            if interval is not None and now >= next_watchdog:
+                notifier.watchdog()
+                next_watchdog = now + interval / 2
+            if now >= next_gauges:
+                _update_gauges(daemon)
+                next_gauges = now + 15.0
             if daemon.mqtt.refused is not None:
                 log.error("broker_refused_permanently", reason=daemon.mqtt.refused)
+                status = EXIT_REFUSED
+                break
     finally:
+        notifier.stopping()
         daemon.stop()
         log.info("daemon_stopped")
+    return status
+
+
+def _update_gauges(daemon: Daemon) -> None:
+    metrics, engine = daemon.metrics, daemon.engine
+    metrics.set_broker_connected(daemon.mqtt.connected.is_set())
+    opened: dict[tuple[str, str], int] = {}
+    for alert in list(engine.open_alerts.values()):
+        key = (alert.kind.value, alert.severity.value)
+        opened[key] = opened.get(key, 0) + 1
+    metrics.set_open_alerts(opened)
+    statuses: dict[str, int] = {}
+    for household in list(engine.households):
+        status = engine.household_status(household)
+        statuses[status] = statuses.get(status, 0) + 1
+    metrics.set_households(statuses)

@@ -49,8 +49,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, _on_signal)
     signal.signal(signal.SIGINT, _on_signal)
     daemon = start_daemon(settings, args.clock)
-    run_until_stopped(daemon, stop)
-    return EXIT_OK
+    return run_until_stopped(daemon, stop)
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:
@@ -194,6 +193,13 @@ def cmd_decode(args: argparse.Namespace) -> int:
     return code
 
 
+def cmd_healthcheck(args: argparse.Namespace) -> int:
+    """Exit 0 when the daemon's /healthz answers 200 (container HEALTHCHECK)."""
+    from careplug.adapters.metrics import healthcheck
+
+    return healthcheck(args.url, args.timeout)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (exposed for docs and tests)."""
     parser = argparse.ArgumentParser(
@@ -254,6 +260,10 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["auto", "native", "tasmota", "shelly", "shelly2", "zigbee2mqtt", "esphome"],
     )
     dec.set_defaults(func=cmd_decode)
+    health = sub.add_parser("healthcheck", help="probe the daemon's /healthz")
+    health.add_argument("--url", default="http://127.0.0.1:9310/healthz")
+    health.add_argument("--timeout", type=float, default=3.0)
+    health.set_defaults(func=cmd_healthcheck)
     return parser
 
 

@@ -121,3 +121,34 @@ class Outbox(Protocol):
     ) -> None:
         """Record a failed attempt; ``next_attempt_at`` None makes it a dead letter."""
         ...
+
+
+class HistorySink(Protocol):
+    """Where readings and events go for long-term history (InfluxDB). Calls never block."""
+
+    def write_reading(
+        self,
+        household: str | None,
+        plug: str,
+        at: float,
+        power_w: float | None,
+        energy_wh: float | None,
+    ) -> None:
+        """One normalised reading."""
+        ...
+
+    def write_activity(self, household: str | None, plug: str, at: float, reason: str) -> None:
+        """A reading that counted as a sign of life."""
+        ...
+
+    def write_device_status(
+        self, household: str | None, plug: str, at: float, online: bool
+    ) -> None:
+        """A plug went online or offline."""
+        ...
+
+    def write_alert(
+        self, household: str, alert_id: str, kind: str, severity: str, state: str, at: float
+    ) -> None:
+        """An alert transition."""
+        ...

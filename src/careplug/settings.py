@@ -197,6 +197,19 @@ class RegistrySettings(_Section):
     )
 
 
+class InfluxSettings(_Section):
+    """History in InfluxDB 2 (v2 write API); off unless ``url`` is set."""
+
+    url: str | None = Field(None, description="InfluxDB base URL, e.g. http://influxdb:8086")
+    token: SecretStr | None = Field(None, description="API token with write access")
+    org: str = Field("careplug", description="organisation")
+    bucket: str = Field("careplug", description="bucket")
+    max_points: int = Field(100_000, ge=100, description="buffer bound; oldest dropped beyond")
+    batch_size: int = Field(1000, ge=1, description="points per write")
+    flush_interval: Duration = Field(1.0, gt=0, description="how often the buffer is flushed")
+    retry_max: Duration = Field(60.0, gt=0, description="longest retry delay")
+
+
 class LoggingSettings(_Section):
     """Log output."""
 
@@ -227,6 +240,7 @@ class Settings(BaseSettings):
     detection: DetectionSettings = Field(default_factory=DetectionSettings)
     webhook: WebhookSettings = Field(default_factory=WebhookSettings)
     delivery: DeliverySettings = Field(default_factory=DeliverySettings)
+    influx: InfluxSettings = Field(default_factory=InfluxSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
     http: HttpSettings = Field(default_factory=HttpSettings)
 

@@ -151,7 +151,7 @@ class InfluxSink:
         """Queue a change of a plug's availability (``online`` 1 or 0)."""
         self._put("device_status", _tags(household, plug=plug), {"online": int(online)}, at)
 
-    def write_alert(  # noqa: PLR0917 - the signature the runtime calls positionally
+    def write_alert(
         self,
         household: str | None,
         alert_id: str,

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 
 import structlog
 
+from careplug.adapters.metrics import CareplugMetrics
 from careplug.adapters.payloads import PayloadOptions, PayloadRejected, decode, detect_family
 from careplug.adapters.payloads.native import parse_time
 from careplug.adapters.store_sqlite import SqliteStore
@@ -49,7 +50,7 @@ from careplug.domain.model import (
 )
 from careplug.errors import IllegalTransition
 from careplug.logconfig import RateLimiter
-from careplug.ports import Notification
+from careplug.ports import HistorySink, Notification
 from careplug.runtime.fanout import FanoutConfig, notifications_for
 
 log = structlog.get_logger("careplug.driver")
@@ -125,6 +126,8 @@ class Driver:
         on_effects: Callable[[list[Effect]], None] | None = None,
         follow_clock_messages: bool = False,
         wall: Callable[[], float] | None = None,
+        history: HistorySink | None = None,
+        metrics: CareplugMetrics | None = None,
     ) -> None:
         self.engine = engine
         self.store = store
@@ -137,6 +140,8 @@ class Driver:
         self.follow_clock_messages = follow_clock_messages
         # the outbox runs on processing time, whatever event time a replay is at
         self._wall = wall or clock.now
+        self.history = history
+        self.metrics = metrics
         self.stats = Stats()
         self._on_notifications = on_notifications
         self._on_effects = on_effects
@@ -168,10 +173,14 @@ class Driver:
         name = family.name if family else "unknown"
         self.stats.messages[name] += 1
         self.stats.last_message_at = received_at
+        if self.metrics is not None:
+            self.metrics.message_received(name, received_at)
         try:
             items = decode(topic, payload, received_at, "auto", self.payload_options)
         except PayloadRejected as exc:
             self.stats.rejected[exc.reason.value] += 1
+            if self.metrics is not None:
+                self.metrics.message_rejected(exc.reason.value)
             suppressed = self._limiter.allow(f"rejected:{exc.reason.value}")
             if suppressed is not None:
                 log.warning(
@@ -297,6 +306,8 @@ class Driver:
                 if isinstance(entry, Reading):
                     self.stats.readings += 1
                     effects.extend(engine.on_reading(entry))
+                    if self.history is not None:
+                        self._history_reading(entry)
                 else:
                     effects.extend(engine.on_availability(entry))
                 if message is not None:
@@ -314,6 +325,33 @@ class Driver:
         if target > self._last_done and not math.isinf(instant):
             # nothing due before target: later instants may start from here
             self._last_done = max(self._last_done, math.floor(target / self.tick_s) * self.tick_s)
+
+    def _household_of(self, plug: PlugId) -> str | None:
+        state = self.engine.plugs.get(plug)
+        return None if state is None else state.household.spec.id
+
+    def _history_reading(self, reading: Reading) -> None:
+        assert self.history is not None
+        self.history.write_reading(
+            self._household_of(reading.plug),
+            reading.plug,
+            reading.at,
+            reading.power_w,
+            reading.energy_wh,
+        )
+
+    def _history_effect(self, effect: Effect) -> None:
+        history = self.history
+        assert history is not None
+        if isinstance(effect, ActivitySeen):
+            history.write_activity(effect.household, effect.plug, effect.at, effect.reason.value)
+        elif isinstance(effect, DeviceStatusChanged):
+            history.write_device_status(effect.household, effect.plug, effect.at, effect.online)
+        elif isinstance(effect, AlertChanged):
+            a = effect.alert
+            history.write_alert(
+                a.household, a.id, a.kind.value, a.severity.value, a.state.value, effect.audit.at
+            )
 
     def _poll_external(self) -> None:
         now = monotonic()
@@ -351,6 +389,9 @@ class Driver:
             elif isinstance(effect, UnassignedDevice):
                 self.stats.unassigned += 1
                 log.warning("unassigned_device_seen", plug_id=effect.plug, at=iso(effect.at))
+        if self.history is not None:
+            for effect in effects:
+                self._history_effect(effect)
         if self._on_effects is not None and effects:
             self._on_effects(effects)
         if notified and self._on_notifications is not None:
