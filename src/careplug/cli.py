@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from careplug import __version__
-from careplug.clock import SystemClock, iso
+from careplug.clock import SystemClock, iso, parse_iso
 from careplug.domain import alerts as alert_rules
 from careplug.domain.model import CASEWORKER_OUTCOMES, Alert, AlertId, HouseholdId, Outcome
 from careplug.errors import CareplugError, ConfigError, IllegalTransition
@@ -193,6 +193,53 @@ def cmd_decode(args: argparse.Namespace) -> int:
     return code
 
 
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    """Run the engine offline over readings; alerts as JSON lines, figures as a report."""
+    from careplug.app import detection_config, payload_options
+    from careplug.clock import monotonic
+    from careplug.domain.engine import DetectionConfig
+    from careplug.registry import load_registry
+    from careplug.runtime.evaluate import alert_line, evaluate, read_incidents, score
+    from careplug.settings import parse_duration
+
+    config = DetectionConfig()
+    options = None
+    if _config_path(args):
+        settings = _settings(args)
+        config = detection_config(settings)
+        options = payload_options(settings)
+    households = load_registry(Path(args.registry)) if args.registry else None
+    began = monotonic()
+    result = evaluate(Path(args.readings), households, config, options)
+    took = monotonic() - began
+    for alert in result.alerts:
+        print(alert_line(alert))
+    summary: dict[str, object] = {
+        "detector": args.detector,
+        "readings": result.readings,
+        "households": len(result.spans),
+        "alerts": len(result.alerts),
+        "seconds": round(took, 2),
+        "readings_per_second": round(result.readings / took) if took else None,
+    }
+    if args.incidents:
+        incidents = read_incidents(Path(args.incidents))
+        scored_from = parse_iso(args.scored_from) if args.scored_from else None
+        report = score(
+            result.alerts,
+            incidents,
+            result.spans,
+            parse_duration(args.incident_window),
+            scored_from,
+        )
+        summary.update(report.as_dict())
+    text = json.dumps(summary, indent=2)
+    print(text, file=sys.stderr)
+    if args.report:
+        Path(args.report).write_text(text + "\n", encoding="utf-8")
+    return EXIT_OK
+
+
 def cmd_healthcheck(args: argparse.Namespace) -> int:
     """Exit 0 when the daemon's /healthz answers 200 (container HEALTHCHECK)."""
     from careplug.adapters.metrics import healthcheck
@@ -260,6 +307,25 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["auto", "native", "tasmota", "shelly", "shelly2", "zigbee2mqtt", "esphome"],
     )
     dec.set_defaults(func=cmd_decode)
+    ev = sub.add_parser("evaluate", parents=[common], help="measure detection offline")
+    ev.add_argument("--readings", required=True, help="CSV (time,device,power_w,...) or JSONL")
+    ev.add_argument("--registry", help="household registry (default: one per household/device)")
+    ev.add_argument("--incidents", help="ground truth CSV household,start")
+    ev.add_argument("--report", help="also write the figures to this JSON file")
+    ev.add_argument(
+        "--detector",
+        choices=["fixed"],
+        default="fixed",
+        help="fixed: the tier's hard threshold (today's practice)",
+    )
+    ev.add_argument(
+        "--incident-window",
+        default="48h",
+        help="an alert this long after an incident start still detects it",
+    )
+    ev.add_argument("--scored-from", help="ignore false alerts before this ISO time")
+    ev.set_defaults(func=cmd_evaluate)
+
     health = sub.add_parser("healthcheck", help="probe the daemon's /healthz")
     health.add_argument("--url", default="http://127.0.0.1:9310/healthz")
     health.add_argument("--timeout", type=float, default=3.0)

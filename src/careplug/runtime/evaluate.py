@@ -1,0 +1,304 @@
+"""``careplug evaluate``: run the daemon's engine offline over recorded readings, as fast as the
+CPU allows, and measure detection against known incidents.
+
+Readings come from CSV (``time,device,power_w[,energy_wh][,household]``, optionally gzipped) or
+from the simulator's JSON-lines traffic (decoded by the same payload decoders as the daemon).
+Event time drives everything, exactly as in the daemon: readings and aligned evaluation instants
+are merged in order, so the alerts are the ones the daemon would raise.
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import gzip
+import io
+import json
+import math
+import statistics
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+from careplug.adapters.payloads import PayloadOptions, PayloadRejected, decode
+from careplug.clock import iso, parse_iso
+from careplug.domain.engine import AlertChanged, DetectionConfig, Effect, Engine
+from careplug.domain.model import (
+    Alert,
+    Household,
+    HouseholdId,
+    ItemKind,
+    PlugAvailability,
+    PlugId,
+    PlugSpec,
+    Reading,
+    Severity,
+)
+
+CASEWORKER_SEVERITIES = frozenset({Severity.WARNING, Severity.CRITICAL})
+
+
+def _open_text(path: Path) -> IO[str]:
+    if path.suffix == ".gz":
+        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8")
+    return path.open(encoding="utf-8", newline="")
+
+
+def read_csv(path: Path) -> Iterator[tuple[str | None, Reading]]:
+    """(household or None, reading) per CSV row; rows without any value are skipped."""
+    with _open_text(path) as handle:
+        reader = csv.reader(handle)
+        header = next(reader)
+        col = {name.strip(): i for i, name in enumerate(header)}
+        i_time, i_dev = col["time"], col["device"]
+        i_pow, i_en, i_hh = col.get("power_w"), col.get("energy_wh"), col.get("household")
+        cache: dict[str, float] = {}
+        for row in reader:
+            stamp = row[i_time]
+            at = cache.get(stamp)
+            if at is None:
+                if len(cache) > 4096:
+                    cache.clear()
+                at = cache[stamp] = parse_iso(stamp)
+            power = float(row[i_pow]) if i_pow is not None and row[i_pow] != "" else None
+            energy = float(row[i_en]) if i_en is not None and row[i_en] != "" else None
+            if power is None and energy is None:
+                continue
+            household = row[i_hh] if i_hh is not None and row[i_hh] else None
+            yield household, Reading(PlugId(row[i_dev]), at, power, energy)
+
+
+def read_traffic(
+    path: Path, options: PayloadOptions
+) -> Iterator[tuple[str | None, Reading | PlugAvailability]]:
+    """Items decoded from the simulator's JSON-lines traffic (rejected messages skipped)."""
+    with _open_text(path) as handle:
+        for line in handle:
+            if not line.strip():
+                continue
+            message = json.loads(line)
+            at = parse_iso(message["time"])
+            if "payload_b64" in message:
+                payload = base64.b64decode(message["payload_b64"])
+            else:
+                payload = str(message.get("payload", "")).encode("utf-8")
+            try:
+                items = decode(message["topic"], payload, at, "auto", options)
+            except PayloadRejected:
+                continue
+            retained = bool(message.get("retain"))
+            for item in items:
+                t = item.time if item.time is not None else at
+                if item.kind is ItemKind.READING:
+                    yield None, Reading(item.plug_id, t, item.power_w, item.energy_wh, retained)
+                elif item.online is not None:
+                    gateway = item.kind is ItemKind.GATEWAY_AVAILABILITY
+                    plug = PlugId(item.device) if gateway else item.plug_id
+                    yield None, PlugAvailability(plug, t, item.online, gateway)
+
+
+def households_from_readings(
+    items: Iterable[tuple[str | None, Reading | PlugAvailability]],
+) -> list[Household]:
+    """Without a registry: one household per ``household`` value, else per device."""
+    plugs: dict[str, list[str]] = {}
+    for household, item in items:
+        if isinstance(item, PlugAvailability) and item.gateway:
+            continue
+        key = household or item.plug
+        members = plugs.setdefault(key, [])
+        if item.plug not in members:
+            members.append(item.plug)
+    return [
+        Household(HouseholdId(h), plugs=tuple(PlugSpec(PlugId(p)) for p in members))
+        for h, members in plugs.items()
+    ]
+
+
+def run_engine(
+    engine: Engine,
+    items: Iterable[Reading | PlugAvailability],
+    tick_s: float,
+    until: float | None = None,
+) -> Iterator[Effect]:
+    """Feed time-sorted items and evaluate aligned instants in between, in event order."""
+    last_done = -math.inf
+
+    def instants_before(limit: float) -> Iterator[Effect]:
+        nonlocal last_done
+        while True:
+            due = engine.next_due()
+            if due is None:
+                return
+            instant = math.ceil(due / tick_s) * tick_s
+            if last_done != -math.inf:
+                instant = max(instant, last_done + tick_s)
+            if instant >= limit:
+                return
+            yield from engine.tick(instant)
+            last_done = instant
+
+    for item in items:
+        yield from instants_before(item.at)
+        if isinstance(item, Reading):
+            yield from engine.on_reading(item)
+        else:
+            yield from engine.on_availability(item)
+    if until is not None:
+        yield from instants_before(until + tick_s / 2)
+
+
+@dataclass
+class Incident:
+    """Ground truth: from ``start`` on, the resident of ``household`` shows no activity."""
+
+    household: str
+    start: float
+
+
+def read_incidents(path: Path) -> list[Incident]:
+    """``household,start`` CSV."""
+    with path.open(encoding="utf-8", newline="") as handle:
+        return [Incident(r["household"], parse_iso(r["start"])) for r in csv.DictReader(handle)]
+
+
+@dataclass
+class Report:
+    """Detection quality figures."""
+
+    incidents: int = 0
+    detected: int = 0
+    missed: int = 0
+    delays_h: list[float] = field(default_factory=list)
+    false_alerts: int = 0
+    household_days: float = 0.0
+
+    def as_dict(self) -> dict[str, object]:
+        """JSON-safe figures."""
+        delays = sorted(self.delays_h)
+        months = self.household_days / 30.0
+        return {
+            "incidents": self.incidents,
+            "detected": self.detected,
+            "missed": self.missed,
+            "delay_h_median": round(statistics.median(delays), 2) if delays else None,
+            "delay_h_p90": round(_percentile(delays, 0.9), 2) if delays else None,
+            "delay_h_max": round(delays[-1], 2) if delays else None,
+            "false_alerts": self.false_alerts,
+            "false_alerts_per_household_month": (
+                round(self.false_alerts / months, 3) if months else None
+            ),
+            "household_days": round(self.household_days, 1),
+        }
+
+
+def _percentile(values: list[float], q: float) -> float:
+    index = max(0, math.ceil(q * len(values)) - 1)
+    return values[index]
+
+
+def score(
+    alerts: list[Alert],
+    incidents: list[Incident],
+    spans: dict[str, tuple[float, float]],
+    incident_window_s: float,
+    scored_from: float | None = None,
+) -> Report:
+    """Match caseworker-facing resident alerts to incidents.
+
+    An incident is detected by the first such alert raised in ``[start, start + window)``;
+    any such alert raised outside every incident window is a false alert.
+    """
+    report = Report(incidents=len(incidents))
+    facing = sorted(
+        (a for a in alerts if a.kind.is_resident_alert and a.severity in CASEWORKER_SEVERITIES),
+        key=lambda a: a.raised_at,
+    )
+    by_household: dict[str, list[Alert]] = {}
+    for alert in facing:
+        by_household.setdefault(alert.household, []).append(alert)
+    for incident in incidents:
+        hits = [
+            a
+            for a in by_household.get(incident.household, [])
+            if incident.start <= a.raised_at < incident.start + incident_window_s
+        ]
+        if hits:
+            report.detected += 1
+            report.delays_h.append((hits[0].raised_at - incident.start) / 3600.0)
+        else:
+            report.missed += 1
+    windows: dict[str, list[tuple[float, float]]] = {}
+    for incident in incidents:
+        windows.setdefault(incident.household, []).append(
+            (incident.start, incident.start + incident_window_s)
+        )
+    for alert in facing:
+        if scored_from is not None and alert.raised_at < scored_from:
+            continue
+        inside = any(s <= alert.raised_at < e for s, e in windows.get(alert.household, []))
+        if not inside:
+            report.false_alerts += 1
+    for first, last in spans.values():
+        begin = max(first, scored_from) if scored_from is not None else first
+        report.household_days += max(0.0, last - begin) / 86400.0
+    return report
+
+
+def alert_line(alert: Alert) -> str:
+    """One alert as the JSON line ``careplug evaluate`` prints."""
+    return json.dumps(
+        {
+            "household": alert.household,
+            "kind": alert.kind.value,
+            "severity": alert.severity.value,
+            "raised_at": iso(alert.raised_at),
+            "resolved_at": iso(alert.resolved_at),
+        }
+    )
+
+
+@dataclass
+class Evaluation:
+    """The outcome of one evaluation run."""
+
+    alerts: list[Alert]
+    readings: int
+    spans: dict[str, tuple[float, float]]
+
+
+def evaluate(
+    readings_path: Path,
+    households: list[Household] | None,
+    config: DetectionConfig,
+    options: PayloadOptions | None = None,
+    tick_s: float = 60.0,
+) -> Evaluation:
+    """Run the engine over a readings file; every alert with its final state."""
+    opts = options or PayloadOptions()
+    is_traffic = ".jsonl" in readings_path.name or readings_path.suffix == ".json"
+    source = read_traffic(readings_path, opts) if is_traffic else read_csv(readings_path)
+    pairs = list(source)
+    pairs.sort(key=lambda pair: pair[1].at)
+    if households is None:
+        households = households_from_readings(pairs)
+    owner = {p.id: h.id for h in households for p in h.plugs}
+    spans: dict[str, tuple[float, float]] = {}
+    for _, item in pairs:
+        hid = owner.get(item.plug)
+        if hid is None:
+            continue
+        first_last = spans.get(hid)
+        spans[hid] = (item.at, item.at) if first_last is None else (first_last[0], item.at)
+    items = [item for _, item in pairs]
+    if not items:
+        return Evaluation([], 0, {})
+    start = items[0].at
+    engine = Engine(config, households, start)
+    final: dict[str, Alert] = {}
+    for effect in run_engine(engine, items, tick_s, until=items[-1].at):
+        if isinstance(effect, AlertChanged):
+            final[effect.alert.id] = effect.alert
+    ordered = sorted(final.values(), key=lambda a: (a.raised_at, a.household, a.kind.value))
+    return Evaluation(ordered, sum(isinstance(i, Reading) for i in items), spans)
