@@ -62,7 +62,9 @@ class PlugSim:
         self.base_w = p.idle_w if spec.appliance == "fridge" else p.standby_w
         self.segments: list[Segment] = []
         self.seg_i = 0
-        self.acc_wh = self.rng.uniform(0.0, 50_000.0) if self.counter_survives else 0.0
+        # drawn either way, so every family sees the same random stream (same life, same power)
+        initial_wh = self.rng.uniform(0.0, 50_000.0)
+        self.acc_wh = initial_wh if self.counter_survives else 0.0
         self.acc_t = start
         self.period = spec.report_period
         self.jitter = 0
@@ -218,8 +220,8 @@ class HouseholdSim:
     def __init__(self, spec: HouseholdSpec, sim: Simulation, seed: int) -> None:
         self.spec = spec
         self.rng = random.Random(seed)
-        cfg = sim.plan.config
-        self.day = cfg.start - timedelta(days=1)
+        self.tz = ZoneInfo(spec.timezone)
+        self.day = datetime.fromtimestamp(sim.start, self.tz).date() - timedelta(days=1)
         self.next_midnight = sim.start - 86400
         self.incident = next((i for i in sim.plan.incidents if i.household == spec.id), None)
         self.away = [(a.start, a.end) for a in sim.plan.away if a.household == spec.id]
@@ -234,7 +236,6 @@ class HouseholdSim:
                     plug.add_window(Window(c.start, c.end, True))
             self.plugs[p.appliance] = plug
         self.appliances = {p.appliance: p.params for p in spec.plugs if p.appliance != "fridge"}
-        self.tz = ZoneInfo(spec.timezone)
         self.left_on_done = False
 
     def _filter(self, kind: str, segs: list[Segment]) -> list[Segment]:

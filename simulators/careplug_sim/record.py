@@ -51,6 +51,10 @@ def write_traffic(sim: Simulation, out: IO[str], chunk_s: int = 3600) -> int:
     return count
 
 
+def _duration(seconds: int) -> str:
+    return f"{seconds // 60}m" if seconds % 60 == 0 else f"{seconds}s"
+
+
 def registry_toml(plan: Plan) -> str:
     """The households in careplug's registry format (config/households.example.toml)."""
     lines = [
@@ -74,7 +78,7 @@ def registry_toml(plan: Plan) -> str:
                 "  [[household.plug]]",
                 f'  id = "{p.device}"',
                 f'  appliance = "{p.appliance}"',
-                f'  report_period = "{p.report_period}s"',
+                f'  report_period = "{_duration(p.report_period)}"',
                 "",
             ]
     return "\n".join(lines)

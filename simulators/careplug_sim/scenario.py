@@ -30,6 +30,8 @@ class ScenarioConfig:
     seed: int = 1
     start: date = date(2026, 1, 5)
     timezone: str = "Asia/Seoul"
+    start_time: int | None = None
+    """Epoch seconds to start at instead of local midnight of ``start`` (live runs: now)."""
     report_period: int = 300
     """Seconds between a plug's telemetry reports."""
     jitter: float = 2.0
@@ -59,7 +61,9 @@ class ScenarioConfig:
 
     @property
     def start_epoch(self) -> int:
-        """Local midnight of ``start`` in ``timezone``."""
+        """``start_time`` if set, else local midnight of ``start`` in ``timezone``."""
+        if self.start_time is not None:
+            return self.start_time
         return local_midnight(self.start, self.timezone)
 
     @property
