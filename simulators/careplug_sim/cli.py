@@ -6,6 +6,7 @@ import argparse
 import dataclasses
 import json
 import math
+import os
 import signal
 import sys
 import threading
@@ -38,7 +39,10 @@ def _scenario_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--report-period", type=int, help="seconds between reports (default 300)")
     g.add_argument("--jitter", type=float)
     g.add_argument(
-        "--family", action="append", dest="families_list", metavar="NAME[=WEIGHT]",
+        "--family",
+        action="append",
+        dest="families_list",
+        metavar="NAME[=WEIGHT]",
         help="firmware family (native, tasmota, shelly_gen1, shelly_gen2, zigbee2mqtt, "
         "esphome); repeat to mix",
     )
@@ -77,9 +81,7 @@ def _config(args: argparse.Namespace, start_time: int | None = None) -> Scenario
 def _broker_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=1883)
-    p.add_argument(
-        "--speed", type=float, default=1.0, help="x real time; 0 = as fast as possible"
-    )
+    p.add_argument("--speed", type=float, default=1.0, help="x real time; 0 = as fast as possible")
     p.add_argument("--clock-interval", type=float, default=10.0)
 
 
@@ -93,6 +95,10 @@ def build_parser() -> argparse.ArgumentParser:
     rec = sub.add_parser("record", help="write a scenario to files (no broker)")
     rec.add_argument("--out", type=Path, required=True, help="output directory")
     rec.add_argument("--csv", action="store_true", help="also write readings.csv")
+    rec.add_argument(
+        "--workers", type=int, default=os.cpu_count() or 1,
+        help="parallel processes (the output does not depend on it)",
+    )
     _scenario_args(rec)
     run = sub.add_parser("run", help="publish a scenario live to a broker")
     _broker_args(run)
@@ -122,11 +128,18 @@ def _publish(events: Iterator[Event], args: argparse.Namespace) -> int:
     speed = math.inf if args.speed <= 0 else args.speed
     with PahoPublisher(args.host, args.port) as pub:
         stats = replay(
-            events, pub.publish, speed, time.sleep, monotonic,
-            clock_interval=args.clock_interval, stop=stop,
+            events,
+            pub.publish,
+            speed,
+            time.sleep,
+            monotonic,
+            clock_interval=args.clock_interval,
+            stop=stop,
         )
     log.info(
-        "replay_finished", messages=stats.messages, clock_ticks=stats.clock_ticks,
+        "replay_finished",
+        messages=stats.messages,
+        clock_ticks=stats.clock_ticks,
         max_lag_s=round(stats.max_lag_s, 3),
     )
     return 0
@@ -138,9 +151,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "record":
         scenario = plan(_config(args))
         t0 = monotonic()
-        count = record(scenario, args.out, readings_csv=args.csv)
-        summary = {"messages": count, "seconds": round(monotonic() - t0, 3),
-                   "households": len(scenario.households), "out": str(args.out)}
+        count = record(scenario, args.out, readings_csv=args.csv, workers=args.workers)
+        summary = {
+            "messages": count,
+            "seconds": round(monotonic() - t0, 3),
+            "households": len(scenario.households),
+            "out": str(args.out),
+        }
         print(json.dumps(summary))
         return 0
     if args.command == "run":

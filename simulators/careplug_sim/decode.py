@@ -52,8 +52,13 @@ class ReadingDecoder:
         return cls(mapping)
 
     def _row(self, at: float, device: str, power: float | None, energy: float | None) -> Row:
-        return (iso_utc(int(at)), device, _fmt(power, 1), _fmt(energy, 3),
-                self.households.get(device, ""))
+        return (
+            iso_utc(int(at)),
+            device,
+            _fmt(power, 1),
+            _fmt(energy, 3),
+            self.households.get(device, ""),
+        )
 
     def decode(self, at: float, topic: str, payload: bytes) -> list[Row]:
         """Rows for one message (none for status, bridge and malformed messages)."""
@@ -76,8 +81,14 @@ class ReadingDecoder:
             if parts[0] == "tele" and parts[-1] == "SENSOR":
                 e = json.loads(text)["ENERGY"]
                 total = _num(e.get("Total"))
-                return [self._row(at, parts[1], _num(e.get("Power")),
-                                  None if total is None else total * 1000.0)]
+                return [
+                    self._row(
+                        at,
+                        parts[1],
+                        _num(e.get("Power")),
+                        None if total is None else total * 1000.0,
+                    )
+                ]
             if parts[0] == "shellies" and parts[-3:-1] == ["relay", "0"]:
                 device = "/".join(parts[1:-3])
                 if parts[-1] == "power":
@@ -97,8 +108,11 @@ class ReadingDecoder:
             if parts[0] == Z2M_BASE and len(parts) == 2 and parts[1] != "bridge":
                 obj = json.loads(text)
                 kwh = _num(obj.get("energy"))
-                return [self._row(at, parts[1], _num(obj.get("power")),
-                                  None if kwh is None else kwh * 1000.0)]
+                return [
+                    self._row(
+                        at, parts[1], _num(obj.get("power")), None if kwh is None else kwh * 1000.0
+                    )
+                ]
             if parts[-3:-1] == ["sensor", "power"]:
                 value = _num(text)
                 if value is not None:

@@ -19,17 +19,10 @@ Out = tuple[str, str | bytes, bool]
 NATIVE_PREFIX = "careplug/plugs"
 Z2M_BASE = "zigbee2mqtt"
 
-_HMS: list[str] = []
+# Formatting times is the hot path of recording: a table of every second of a day is cheap
+_HMS: list[str] = [f"{s // 3600:02d}:{s // 60 % 60:02d}:{s % 60:02d}" for s in range(86400)]
 _DAYS: dict[int, str] = {}
 _OFFSETS: dict[tuple[str, int], int] = {}
-
-
-def _hms(second_of_day: int) -> str:
-    if not _HMS:
-        _HMS.extend(
-            f"{s // 3600:02d}:{s // 60 % 60:02d}:{s % 60:02d}" for s in range(86400)
-        )
-    return _HMS[second_of_day]
 
 
 def _day(day_index: int) -> str:
@@ -43,7 +36,7 @@ def _day(day_index: int) -> str:
 def iso_utc(t: int) -> str:
     """``YYYY-MM-DDTHH:MM:SSZ`` for integer epoch seconds (cached, the hot path)."""
     day, sec = divmod(t, 86400)
-    return f"{_day(day)}T{_hms(sec)}Z"
+    return f"{_DAYS.get(day) or _day(day)}T{_HMS[sec]}Z"
 
 
 def iso_local(t: int, tz: str) -> str:
@@ -55,7 +48,7 @@ def iso_local(t: int, tz: str) -> str:
         offset = int(delta.total_seconds()) if delta is not None else 0
         _OFFSETS[key] = offset
     day, sec = divmod(t + offset, 86400)
-    return f"{_day(day)}T{_hms(sec)}"
+    return f"{_DAYS.get(day) or _day(day)}T{_HMS[sec]}"
 
 
 def _dumps(obj: object) -> str:
@@ -230,7 +223,9 @@ FAMILIES: dict[str, Family] = {
         Family("native", "plug", native_reading, native_status, False, True),
         Family("tasmota", "tasmota", tasmota_reading, tasmota_status, False, True),
         Family("shelly_gen1", "shellyplug-s", shelly_gen1_reading, shelly_gen1_status, True, False),
-        Family("shelly_gen2", "shellyplusplugs", shelly_gen2_reading, shelly_gen2_status, True, True),
+        Family(
+            "shelly_gen2", "shellyplusplugs", shelly_gen2_reading, shelly_gen2_status, True, True
+        ),
         Family("zigbee2mqtt", "z2m", z2m_reading, z2m_status, True, True),
         Family("esphome", "esphome", esphome_reading, esphome_status, False, False),
     )

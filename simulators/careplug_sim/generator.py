@@ -46,10 +46,36 @@ class Window:
     power_lost: bool
 
 
-class PlugSim:
-    """One plug's firmware: periodic reports, change reports, LWT, energy counter."""
+_MASK = (1 << 64) - 1
 
-    def __init__(self, spec: PlugSpec, seed: int, start: int, end: int, tz: str) -> None:
+
+def mix(salt: int, n: int) -> int:
+    """A 64-bit hash of ``(salt, n)`` (splitmix64 finaliser).
+
+    Per-report randomness comes from a hash of the plug and the time instead of a sequential
+    generator, so the state at any instant can be computed without replaying every report
+    before it: that lets ``record`` split a month into time ranges run in parallel and still
+    write the very bytes a single process would.
+    """
+    x = (salt + n * 0x9E3779B97F4A7C15) & _MASK
+    x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & _MASK
+    x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & _MASK
+    return x ^ (x >> 31)
+
+
+_U24 = 1.0 / (1 << 24)
+
+
+class PlugSim:
+    """One plug's firmware: periodic reports, change reports, LWT, energy counter.
+
+    Energy is integrated exactly in integer centiwatt-seconds, so it does not depend on how
+    the timeline is cut into chunks.
+    """
+
+    def __init__(
+        self, spec: PlugSpec, seed: int, start: int, end: int, tz: str, jitter: int = 0
+    ) -> None:
         self.spec = spec
         self.rng = random.Random(seed)
         fam = FAMILIES[spec.family]
@@ -60,21 +86,33 @@ class PlugSim:
         self.end = end
         p = spec.params
         self.base_w = p.idle_w if spec.appliance == "fridge" else p.standby_w
-        self.segments: list[Segment] = []
+        self.base_c = round(self.base_w * 100)
+        self.segments: list[tuple[int, int, int]] = []
+        """(start, end, centiwatts)"""
         self.seg_i = 0
         # drawn either way, so every family sees the same random stream (same life, same power)
         initial_wh = self.rng.uniform(0.0, 50_000.0)
-        self.acc_wh = initial_wh if self.counter_survives else 0.0
+        self.acc_c = round(initial_wh * 360_000) if self.counter_survives else 0
+        """Cumulative energy in centiwatt-seconds (1 Wh = 360 000)."""
         self.acc_t = start
         self.period = spec.report_period
-        self.jitter = 0
-        self.k = 0
+        self.jitter = jitter
+        self.jitter_span = 2 * jitter + 1
+        self.salt = self.rng.getrandbits(64)
         self.phase = start + self.rng.randrange(spec.report_period)
+        self.k = 0
         self.next_report = self.phase
         self.change_i = 0
         self.windows: list[Window] = []
         self.win_events: list[tuple[int, bool, Window]] = []
         self.fridge_t = start + self.rng.randrange(3600)
+
+    def report_time(self, k: int) -> int:
+        """When report number ``k`` goes out: nominal time plus jitter."""
+        if k == 0:
+            return self.phase
+        jit = mix(self.salt, k) % self.jitter_span - self.jitter
+        return self.phase + k * self.period + jit
 
     # -- schedule ------------------------------------------------------------------------
 
@@ -101,7 +139,7 @@ class PlugSim:
                     s = self.segments[-1][1]
                     if e <= s:
                         continue
-                self.segments.append((s, e, w))
+                self.segments.append((s, e, round(w * 100)))
 
     def fill_fridge(self, until: int) -> None:
         """Compressor cycles up to ``until``: the fridge runs by itself."""
@@ -115,24 +153,25 @@ class PlugSim:
 
     # -- state ---------------------------------------------------------------------------
 
-    def _advance(self, t: int) -> float:
-        """Integrate energy up to ``t``; the power drawn at ``t``."""
+    def _advance(self, t: int) -> int:
+        """Integrate energy up to ``t``; the power drawn at ``t`` in centiwatts."""
         segs = self.segments
         acc_t = self.acc_t
-        base = self.base_w
-        wh = 0.0
+        base = self.base_c
+        acc = 0
         watts = base
         i = self.seg_i
-        while i < len(segs):
+        n = len(segs)
+        while i < n:
             s, e, w = segs[i]
             if s >= t:
                 break
             if s > acc_t:
-                wh += base * (s - acc_t)
+                acc += base * (s - acc_t)
                 acc_t = s
             stop = e if e < t else t
             if stop > acc_t:
-                wh += w * (stop - acc_t)
+                acc += w * (stop - acc_t)
                 acc_t = stop
             if e <= t:
                 i += 1
@@ -140,17 +179,17 @@ class PlugSim:
                 watts = w
                 break
         if t > acc_t:
-            wh += base * (t - acc_t)
+            acc += base * (t - acc_t)
             for win in self.windows:
                 if win.power_lost and win.start < t and acc_t < win.end:
-                    wh -= base * (min(t, win.end) - max(acc_t, win.start))
+                    acc -= base * (min(t, win.end) - max(acc_t, win.start))
         if i > 256:
             del segs[:i]
-            self.change_i = max(0, self.change_i - i)
+            self.change_i = max(0, self.change_i - 2 * i)
             i = 0
         self.seg_i = i
         self.acc_t = t
-        self.acc_wh += wh / 3600.0
+        self.acc_c += acc
         return watts
 
     def _silent(self, t: int) -> bool:
@@ -164,8 +203,7 @@ class PlugSim:
         idx = self.change_i
         segs = self.segments
         while idx // 2 < len(segs):
-            seg = segs[idx // 2]
-            t = seg[idx % 2]
+            t = segs[idx // 2][idx % 2]
             if t >= self.acc_t:
                 self.change_i = idx
                 return t
@@ -173,45 +211,73 @@ class PlugSim:
         self.change_i = idx
         return FOREVER
 
+    def _window_event(self, sim: Simulation | None) -> None:
+        t, online, win = self.win_events.pop(0)
+        self._advance(t)
+        if online and win.power_lost and not self.counter_survives:
+            self.acc_c = 0  # this firmware's counter does not survive losing power
+        if sim is not None:
+            sim.put(t, self.status(self.spec.device, online))
+
+    def fast_forward(self, t: int) -> None:
+        """Move the state to ``t`` without emitting anything (segments must be known)."""
+        while self.win_events and self.win_events[0][0] < t:
+            self._window_event(None)
+        if t > self.acc_t:
+            self._advance(t)
+        if self.next_report < t:
+            k = max(0, (t - self.phase) // self.period - 1)
+            while self.report_time(k) < t:
+                k += 1
+            self.k = k
+            self.next_report = self.report_time(k)
+
     # -- output --------------------------------------------------------------------------
 
     def emit(self, until: int, sim: Simulation) -> None:
         """Every message this plug sends before ``until``."""
         spec = self.spec
-        rng = self.rng
         device = spec.device
+        skew = spec.skew_s
         roc = spec.report_on_change
+        pending = sim.pending
+        salt = self.salt
+        base = self.base_c
+        encode = self.encode
+        tz = self.tz
+        end = min(until, self.end)
         while True:
             t_rep = self.next_report
             t_chg = self._next_change() if roc else FOREVER
             t_win = self.win_events[0][0] if self.win_events else FOREVER
             t = min(t_rep, t_chg, t_win)
-            if t >= until or t >= self.end:
+            if t >= end:
                 return
             if t == t_win:
-                _, online, win = self.win_events.pop(0)
-                self._advance(t)
-                if online and win.power_lost and not self.counter_survives:
-                    self.acc_wh = 0.0
-                sim.put(t, self.status(device, online))
+                self._window_event(sim)
                 continue
             if t == t_rep:
                 self.k += 1
-                nominal = self.phase + self.k * self.period
-                self.next_report = nominal + rng.randint(-2, 2)
+                self.next_report = self.report_time(self.k)
             else:
                 self.change_i += 1
-            watts = self._advance(t)
-            if self._silent(t):
+            centi = self._advance(t)
+            if self.windows and self._silent(t):
                 continue
-            if watts > self.base_w:
-                watts *= 1.0 + (rng.random() - 0.5) * 0.06
+            h = mix(salt, t)
+            u = (h & 0xFFFFFF) * _U24
+            if centi > base:
+                watts = centi * (0.01 + (u - 0.5) * 0.0006)
             else:
-                watts = max(0.0, watts * (0.7 + rng.random() * 0.6))
-            msgs = self.encode(device, t + spec.skew_s, self.tz, watts, self.acc_wh)
+                watts = centi * (0.007 + u * 0.006)
+            msgs = encode(device, t + skew, tz, watts, self.acc_c / 360_000)
             if sim.faulty:
-                msgs = sim.inject(t, device, msgs, rng)
-            sim.put(t, msgs)
+                msgs = sim.inject(t, device, msgs, h >> 24)
+            bucket = pending.get(t)
+            if bucket is None:
+                bucket = pending[t] = []
+            for topic, payload, retain in msgs:
+                bucket.append((t, topic, payload, retain))
 
 
 class HouseholdSim:
@@ -227,7 +293,14 @@ class HouseholdSim:
         self.away = [(a.start, a.end) for a in sim.plan.away if a.household == spec.id]
         self.plugs: dict[str, PlugSim] = {}
         for n, p in enumerate(spec.plugs):
-            plug = PlugSim(p, seed * 31 + n + 1, sim.start, sim.end, spec.timezone)
+            plug = PlugSim(
+                p,
+                seed * 31 + n + 1,
+                sim.start,
+                sim.end,
+                spec.timezone,
+                int(sim.plan.config.jitter),
+            )
             for f in sim.plan.plug_faults:
                 if f.plug == p.device:
                     plug.add_window(Window(f.start, f.end, f.kind == "unplugged"))
@@ -301,6 +374,7 @@ class Simulation:
         self.late_p = self.dup_p + cfg.late_rate
         self.bad_p = self.late_p + cfg.malformed_rate
         self.injected: list[dict[str, object]] = []
+        self.keep_from = self.start
         self.households = [
             HouseholdSim(h, self, cfg.seed * 1_000_003 + h.number) for h in plan.households
         ]
@@ -318,32 +392,43 @@ class Simulation:
         for topic, payload, retain in msgs:
             bucket.append((t, topic, payload, retain))
 
-    def inject(self, t: int, device: str, msgs: list[Out], rng: random.Random) -> list[Out]:
-        """Apply duplicate, late and malformed faults to one reading's messages."""
+    def inject(self, t: int, device: str, msgs: list[Out], bits: int) -> list[Out]:
+        """Apply duplicate, late and malformed faults to one reading's messages.
+
+        ``bits`` are 40 random bits of this reading (a hash, see :func:`mix`).
+        """
         keep: list[Out] = []
-        for msg in msgs:
-            x = rng.random()
+        for n, msg in enumerate(msgs):
+            h = mix(bits, n)
+            x = (h & 0xFFFFFF) * _U24
             if x >= self.bad_p:
                 keep.append(msg)
                 continue
             topic, payload, retain = msg
+            r = h >> 24
             if x < self.dup_p:
-                later = t + rng.randint(0, 3)
+                later = t + r % 4
                 keep.append(msg)
                 self.put(later, [msg])
                 kind = "duplicate"
             elif x < self.late_p:
-                later = t + rng.randint(30, 600)
+                later = t + 30 + r % 571
                 self.put(later, [msg])
                 kind = "late"
             else:
                 later = t
-                keep.append((topic, rng.choice(_GARBAGE), retain))
+                keep.append((topic, _GARBAGE[r % len(_GARBAGE)], retain))
                 kind = "malformed"
-            self.injected.append(
-                {"kind": kind, "plug": device, "topic": topic, "time": iso_utc(t),
-                 "published": iso_utc(later)}
-            )
+            if self.keep_from <= t:
+                self.injected.append(
+                    {
+                        "kind": kind,
+                        "plug": device,
+                        "topic": topic,
+                        "time": iso_utc(t),
+                        "published": iso_utc(later),
+                    }
+                )
         return keep
 
     def chunk(self, until: int) -> list[Message]:
@@ -360,12 +445,40 @@ class Simulation:
         self.done = until
         return out
 
-    def chunks(self, size: int = 3600) -> Iterator[list[Message]]:
-        """Successive chunks of ``size`` seconds of event time until the end."""
+    def fast_forward(self, t: int) -> None:
+        """Jump to ``t`` (a chunk boundary) without producing the messages before it."""
+        for h in self.households:
+            h.prepare(t)
+            for plug in h.plugs.values():
+                plug.fast_forward(t)
+        self.pending = {k: v for k, v in self.pending.items() if k >= t}
+        self.done = t
+
+    def chunks(
+        self, size: int = 3600, start: int | None = None, end: int | None = None
+    ) -> Iterator[list[Message]]:
+        """Successive chunks of ``size`` seconds of event time from ``start`` to ``end``.
+
+        Chunks are aligned to multiples of ``size``. Starting later than the scenario's start
+        warms up over one chunk first (late messages from before ``start`` arrive after it), and
+        only messages published at or after ``start`` come out: a run split into ranges gives the
+        same messages as a run in one piece.
+        """
+        first = self.start if start is None else start
+        stop = self.end if end is None else min(end, self.end)
         t = self.start
-        while t < self.end:
-            t = min(self.end, (t // size + 1) * size)
-            yield self.chunk(t)
+        if first > self.start:
+            warm = max(self.start, (first // size - 1) * size)
+            if warm > self.start:
+                self.fast_forward(warm)
+            t = warm
+            self.keep_from = first
+        while t < stop:
+            t = min(stop, (t // size + 1) * size)
+            part = self.chunk(t)
+            if part and part[0][0] < first:
+                part = [m for m in part if m[0] >= first]
+            yield part
 
     def messages(self, size: int = 3600) -> Iterator[Message]:
         """Every message of the scenario, in publish-time order."""
@@ -381,4 +494,3 @@ def payload_b64(payload: str | bytes) -> str | None:
         except UnicodeDecodeError:
             return base64.b64encode(payload).decode("ascii")
     return None
-

@@ -257,7 +257,10 @@ def plan(cfg: ScenarioConfig) -> Plan:
 
     all_plugs = [p for h in homes for p in h.plugs]
     faults: list[PlugFault] = []
-    for kind, count, lo, hi in (("unplugged", cfg.unplugged, 2.0, 48.0), ("offline", cfg.offline, 0.3, 12.0)):
+    for kind, count, lo, hi in (
+        ("unplugged", cfg.unplugged, 2.0, 48.0),
+        ("offline", cfg.offline, 0.3, 12.0),
+    ):
         for plug in ev.sample(all_plugs, min(count, len(all_plugs))):
             f_start = when(ev)
             f_end = min(end, f_start + int(ev.uniform(lo, hi) * 3600))
@@ -270,7 +273,9 @@ def plan(cfg: ScenarioConfig) -> Plan:
         area = ev.choice(areas)
         c_start = when(ev)
         members = tuple(h.id for h in homes if h.area == area)
-        cuts.append(PowerCut(area, c_start, min(end, c_start + int(ev.uniform(0.5, 4) * 3600)), members))
+        cuts.append(
+            PowerCut(area, c_start, min(end, c_start + int(ev.uniform(0.5, 4) * 3600)), members)
+        )
     cuts.sort(key=lambda x: x.start)
 
     if cfg.skewed:

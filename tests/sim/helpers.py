@@ -37,7 +37,10 @@ def native_readings(msgs: list[tuple[int, str, str | bytes, bool]]) -> list[Nati
                 obj = json.loads(payload)
                 out.append(
                     NativeReading(
-                        t, parse_iso(obj["time"]), obj["device"], float(obj["power_w"]),
+                        t,
+                        parse_iso(obj["time"]),
+                        obj["device"],
+                        float(obj["power_w"]),
                         float(obj["energy_wh"]),
                     )
                 )

@@ -20,8 +20,14 @@ SCENARIO = [
     "--family", "esphome", "--csv",
 ]  # fmt: skip
 
-FILES = ("traffic.jsonl", "households.toml", "incidents.csv", "away.csv", "truth.json",
-         "readings.csv")
+FILES = (
+    "traffic.jsonl",
+    "households.toml",
+    "incidents.csv",
+    "away.csv",
+    "truth.json",
+    "readings.csv",
+)
 
 
 def _record(out: Path, seed: int) -> None:
@@ -93,7 +99,9 @@ def test_registry_and_truth_files_agree(tmp_path: Path) -> None:
 def test_help_works() -> None:
     """``careplug-sim --help`` prints the commands."""
     done = subprocess.run(
-        [sys.executable, "-m", "careplug_sim.cli", "--help"], capture_output=True, text=True,
+        [sys.executable, "-m", "careplug_sim.cli", "--help"],
+        capture_output=True,
+        text=True,
         check=True,
     )
     for command in ("record", "run", "replay", "export-csv"):
@@ -104,9 +112,22 @@ def test_scenario_toml(tmp_path: Path) -> None:
     """A TOML scenario sets the same fields as the options; options win."""
     toml = tmp_path / "s.toml"
     toml.write_text('households = 3\ndays = 1\nseed = 9\nstart = "2026-03-02"\nincidents = 1\n')
-    assert main(["record", "--out", str(tmp_path / "o"), "--scenario", str(toml),
-                 "--households", "4"]) == 0
+    assert (
+        main(["record", "--out", str(tmp_path / "o"), "--scenario", str(toml), "--households", "4"])
+        == 0
+    )
     reg = tomllib.loads((tmp_path / "o" / "households.toml").read_text(encoding="utf-8"))
     assert len(reg["household"]) == 4
     truth = json.loads((tmp_path / "o" / "truth.json").read_text(encoding="utf-8"))
     assert truth["start"] == "2026-03-01T15:00:00Z" and len(truth["incidents"]) == 1
+
+
+def test_parallel_record_writes_the_same_bytes(tmp_path: Path) -> None:
+    """Cutting the time span into ranges run by several processes changes nothing."""
+    args = ["--seed", "4", *SCENARIO, "--days", "4"]
+    assert main(["record", "--out", str(tmp_path / "one"), "--workers", "1", *args]) == 0
+    assert main(["record", "--out", str(tmp_path / "three"), "--workers", "3", *args]) == 0
+    for name in FILES:
+        one = (tmp_path / "one" / name).read_bytes()
+        assert one == (tmp_path / "three" / name).read_bytes(), name
+    assert not list((tmp_path / "three").glob(".traffic.part*"))

@@ -39,7 +39,8 @@ def test_no_human_power_change_after_incapacitation() -> None:
     assert checked >= 8
     # and the residents did have a life before
     before = [
-        r for r in native_readings(msgs)
+        r
+        for r in native_readings(msgs)
         if r.device in human and r.power_w > HUMAN_ON_W and r.published < p.incidents[0].start
     ]
     assert before
@@ -47,14 +48,19 @@ def test_no_human_power_change_after_incapacitation() -> None:
 
 def test_left_on_appliance_stays_on() -> None:
     """An appliance left on at the incident reports its on-level to the end."""
-    p, msgs, _ = simulate(households=10, days=3, seed=2, incidents=10, left_on_p=1.0,
-                          families={"native": 1.0})
+    p, msgs, _ = simulate(
+        households=10, days=3, seed=2, incidents=10, left_on_p=1.0, families={"native": 1.0}
+    )
     readings = _by_device(native_readings(msgs))
     left = [i for i in p.incidents if i.left_on]
     assert left
     for inc in left:
-        dev = next(pl.device for h in p.households for pl in h.plugs
-                   if pl.household == inc.household and pl.appliance == inc.left_on)
+        dev = next(
+            pl.device
+            for h in p.households
+            for pl in h.plugs
+            if pl.household == inc.household and pl.appliance == inc.left_on
+        )
         after = [r for r in readings[dev] if r.published >= inc.start]
         assert after and all(r.power_w > HUMAN_ON_W for r in after)
 
@@ -81,8 +87,11 @@ def test_plug_fault_silences_the_plug(kind: str) -> None:
     p, msgs, _ = simulate(households=8, days=4, seed=6, **{kind: 3})
     assert len(p.plug_faults) == 3
     for f in p.plug_faults:
-        mine = [(t, topic, payload) for t, topic, payload, _ in msgs
-                if topic.startswith(f"careplug/plugs/{f.plug}/")]
+        mine = [
+            (t, topic, payload)
+            for t, topic, payload, _ in msgs
+            if topic.startswith(f"careplug/plugs/{f.plug}/")
+        ]
         inside = [m for m in mine if f.start <= m[0] < f.end]
         assert [m[2] for m in inside] == ["offline"]
         assert inside[0][0] == f.start + 90
@@ -116,8 +125,9 @@ def test_clock_skew_shifts_device_time_only() -> None:
 
 def test_duplicates_late_and_malformed_are_in_traffic() -> None:
     """Each injected message fault appears in the traffic as the truth says."""
-    p, msgs, sim = simulate(households=10, days=2, seed=5, duplicate_rate=0.02,
-                            late_rate=0.02, malformed_rate=0.02)
+    p, msgs, sim = simulate(
+        households=10, days=2, seed=5, duplicate_rate=0.02, late_rate=0.02, malformed_rate=0.02
+    )
     kinds = defaultdict(int)
     by_topic_payload = defaultdict(list)
     for t, topic, payload, _ in msgs:
@@ -179,10 +189,15 @@ def test_every_family_encodes_the_same_readings(family: str) -> None:
     _, other, _ = simulate(families={family: 1.0}, **kw)
     prefix = FAMILIES[family].id_prefix
     dec = ReadingDecoder({})
-    rows = [row for t, topic, payload, _ in other
-            for row in dec.decode(t, topic, payload.encode() if isinstance(payload, str) else payload)]
-    want = {(r.published, r.device.replace("plug-", f"{prefix}-", 1)): r
-            for r in native_readings(native)}
+    rows = [
+        row
+        for t, topic, payload, _ in other
+        for row in dec.decode(t, topic, payload.encode() if isinstance(payload, str) else payload)
+    ]
+    want = {
+        (r.published, r.device.replace("plug-", f"{prefix}-", 1)): r
+        for r in native_readings(native)
+    }
     assert len(rows) == len(want)
     gen1_like = not FAMILIES[family].counter_survives_power_loss
     for time, device, power, energy, _ in rows:
