@@ -1,0 +1,496 @@
+"""Turn a :class:`~careplug_sim.scenario.Plan` into MQTT traffic, lazily and in time order.
+
+:class:`Simulation` produces messages chunk by chunk (``chunk()``), so a month of traffic never
+sits in memory and a live run can start at once. Every plug and every household has its own
+seeded generator, so the traffic does not depend on the chunk size: ``record`` and ``run`` emit
+the same messages for the same seed.
+"""
+
+from __future__ import annotations
+
+import base64
+import random
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from careplug_sim.appliances import fridge_cycle
+from careplug_sim.formats import FAMILIES, Out, iso_utc, z2m_bridge
+from careplug_sim.household import Segment, day_schedule
+from careplug_sim.scenario import HouseholdSpec, Plan, PlugSpec
+
+Message = tuple[int, str, str | bytes, bool]
+"""A message on the wire: publish time (epoch s), topic, payload, retain. QoS is always 1."""
+
+FOREVER = 2**62
+LWT_DELAY_S = 90
+"""A dead client's Last Will comes after 1.5 x a 60 s keep-alive."""
+
+_GARBAGE: tuple[str | bytes, ...] = (
+    '{"device": "x", "power_w": ',
+    "nan",
+    '{"power_w": "abc", "energy_wh": null}',
+    b"\xff\xfe\x00garbage\x80",
+    "[]",
+    '{"device": 12, "time": "yesterday", "power_w": -5}',
+)
+
+
+@dataclass(slots=True)
+class Window:
+    """A span in which a plug does not report; ``power_lost`` if it is also unpowered."""
+
+    start: int
+    end: int
+    power_lost: bool
+
+
+_MASK = (1 << 64) - 1
+
+
+def mix(salt: int, n: int) -> int:
+    """A 64-bit hash of ``(salt, n)`` (splitmix64 finaliser).
+
+    Per-report randomness comes from a hash of the plug and the time instead of a sequential
+    generator, so the state at any instant can be computed without replaying every report
+    before it: that lets ``record`` split a month into time ranges run in parallel and still
+    write the very bytes a single process would.
+    """
+    x = (salt + n * 0x9E3779B97F4A7C15) & _MASK
+    x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & _MASK
+    x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & _MASK
+    return x ^ (x >> 31)
+
+
+_U24 = 1.0 / (1 << 24)
+
+
+class PlugSim:
+    """One plug's firmware: periodic reports, change reports, LWT, energy counter.
+
+    Energy is integrated exactly in integer centiwatt-seconds, so it does not depend on how
+    the timeline is cut into chunks.
+    """
+
+    def __init__(
+        self, spec: PlugSpec, seed: int, start: int, end: int, tz: str, jitter: int = 0
+    ) -> None:
+        self.spec = spec
+        self.rng = random.Random(seed)
+        fam = FAMILIES[spec.family]
+        self.encode = fam.reading
+        self.status = fam.status
+        self.counter_survives = fam.counter_survives_power_loss
+        self.tz = tz
+        self.end = end
+        p = spec.params
+        self.base_w = p.idle_w if spec.appliance == "fridge" else p.standby_w
+        self.base_c = round(self.base_w * 100)
+        self.segments: list[tuple[int, int, int]] = []
+        """(start, end, centiwatts)"""
+        self.seg_i = 0
+        # drawn either way, so every family sees the same random stream (same life, same power)
+        initial_wh = self.rng.uniform(0.0, 50_000.0)
+        self.acc_c = round(initial_wh * 360_000) if self.counter_survives else 0
+        """Cumulative energy in centiwatt-seconds (1 Wh = 360 000)."""
+        self.acc_t = start
+        self.period = spec.report_period
+        self.jitter = jitter
+        self.jitter_span = 2 * jitter + 1
+        self.salt = self.rng.getrandbits(64)
+        self.phase = start + self.rng.randrange(spec.report_period)
+        self.k = 0
+        self.next_report = self.phase
+        self.change_i = 0
+        self.windows: list[Window] = []
+        self.win_events: list[tuple[int, bool, Window]] = []
+        self.fridge_t = start + self.rng.randrange(3600)
+
+    def report_time(self, k: int) -> int:
+        """When report number ``k`` goes out: nominal time plus jitter."""
+        if k == 0:
+            return self.phase
+        jit = mix(self.salt, k) % self.jitter_span - self.jitter
+        return self.phase + k * self.period + jit
+
+    # -- schedule ------------------------------------------------------------------------
+
+    def add_window(self, window: Window) -> None:
+        """A silent span (Wi-Fi loss, unplugged, power cut)."""
+        self.windows.append(window)
+        self.win_events.append((min(window.start + LWT_DELAY_S, window.end), False, window))
+        if window.end < self.end:
+            self.win_events.append((window.end, True, window))
+        self.win_events.sort(key=lambda e: (e[0], e[1]))
+        self.windows.sort(key=lambda w: w.start)
+
+    def extend(self, segments: list[Segment]) -> None:
+        """Append segments (sorted, after those already known), dropping unpowered spans."""
+        for s, e, w in segments:
+            for win in self.windows:
+                if win.power_lost and s < win.end and win.start < e:
+                    if s >= win.start:
+                        s = e  # switched on during the outage: nothing happens
+                    else:
+                        e = win.start  # the outage switches it off
+            if e > s:
+                if self.segments and s < self.segments[-1][1]:
+                    s = self.segments[-1][1]
+                    if e <= s:
+                        continue
+                self.segments.append((s, e, round(w * 100)))
+
+    def fill_fridge(self, until: int) -> None:
+        """Compressor cycles up to ``until``: the fridge runs by itself."""
+        on_w = self.spec.params.on_w
+        cycles: list[Segment] = []
+        while self.fridge_t < until:
+            on_s, off_s = fridge_cycle(self.rng)
+            cycles.append((self.fridge_t, self.fridge_t + int(on_s), on_w))
+            self.fridge_t += int(on_s + off_s)
+        self.extend(cycles)
+
+    # -- state ---------------------------------------------------------------------------
+
+    def _advance(self, t: int) -> int:
+        """Integrate energy up to ``t``; the power drawn at ``t`` in centiwatts."""
+        segs = self.segments
+        acc_t = self.acc_t
+        base = self.base_c
+        acc = 0
+        watts = base
+        i = self.seg_i
+        n = len(segs)
+        while i < n:
+            s, e, w = segs[i]
+            if s >= t:
+                break
+            if s > acc_t:
+                acc += base * (s - acc_t)
+                acc_t = s
+            stop = e if e < t else t
+            if stop > acc_t:
+                acc += w * (stop - acc_t)
+                acc_t = stop
+            if e <= t:
+                i += 1
+            else:
+                watts = w
+                break
+        if t > acc_t:
+            acc += base * (t - acc_t)
+            for win in self.windows:
+                if win.power_lost and win.start < t and acc_t < win.end:
+                    acc -= base * (min(t, win.end) - max(acc_t, win.start))
+        if i > 256:
+            del segs[:i]
+            self.change_i = max(0, self.change_i - 2 * i)
+            i = 0
+        self.seg_i = i
+        self.acc_t = t
+        self.acc_c += acc
+        return watts
+
+    def _silent(self, t: int) -> bool:
+        for win in self.windows:
+            if win.start <= t < win.end:
+                return True
+        return False
+
+    def _next_change(self) -> int:
+        # boundaries of segments: 2*i is a start, 2*i+1 an end
+        idx = self.change_i
+        segs = self.segments
+        while idx // 2 < len(segs):
+            t = segs[idx // 2][idx % 2]
+            if t >= self.acc_t:
+                self.change_i = idx
+                return t
+            idx += 1
+        self.change_i = idx
+        return FOREVER
+
+    def _window_event(self, sim: Simulation | None) -> None:
+        t, online, win = self.win_events.pop(0)
+        self._advance(t)
+        if online and win.power_lost and not self.counter_survives:
+            self.acc_c = 0  # this firmware's counter does not survive losing power
+        if sim is not None:
+            sim.put(t, self.status(self.spec.device, online))
+
+    def fast_forward(self, t: int) -> None:
+        """Move the state to ``t`` without emitting anything (segments must be known)."""
+        while self.win_events and self.win_events[0][0] < t:
+            self._window_event(None)
+        if t > self.acc_t:
+            self._advance(t)
+        if self.next_report < t:
+            k = max(0, (t - self.phase) // self.period - 1)
+            while self.report_time(k) < t:
+                k += 1
+            self.k = k
+            self.next_report = self.report_time(k)
+
+    # -- output --------------------------------------------------------------------------
+
+    def emit(self, until: int, sim: Simulation) -> None:
+        """Every message this plug sends before ``until``."""
+        spec = self.spec
+        device = spec.device
+        skew = spec.skew_s
+        roc = spec.report_on_change
+        pending = sim.pending
+        salt = self.salt
+        base = self.base_c
+        encode = self.encode
+        tz = self.tz
+        end = min(until, self.end)
+        while True:
+            t_rep = self.next_report
+            t_chg = self._next_change() if roc else FOREVER
+            t_win = self.win_events[0][0] if self.win_events else FOREVER
+            t = min(t_rep, t_chg, t_win)
+            if t >= end:
+                return
+            if t == t_win:
+                self._window_event(sim)
+                continue
+            if t == t_rep:
+                self.k += 1
+                self.next_report = self.report_time(self.k)
+            else:
+                self.change_i += 1
+            centi = self._advance(t)
+            if self.windows and self._silent(t):
+                continue
+            h = mix(salt, t)
+            u = (h & 0xFFFFFF) * _U24
+            if centi > base:
+                watts = centi * (0.01 + (u - 0.5) * 0.0006)
+            else:
+                watts = centi * (0.007 + u * 0.006)
+            msgs = encode(device, t + skew, tz, watts, self.acc_c / 360_000)
+            if sim.faulty:
+                msgs = sim.inject(t, device, msgs, h >> 24)
+            bucket = pending.get(t)
+            if bucket is None:
+                bucket = pending[t] = []
+            for topic, payload, retain in msgs:
+                bucket.append((t, topic, payload, retain))
+
+
+class HouseholdSim:
+    """A resident's days feeding the plugs of one household."""
+
+    def __init__(self, spec: HouseholdSpec, sim: Simulation, seed: int) -> None:
+        self.spec = spec
+        self.rng = random.Random(seed)
+        self.tz = ZoneInfo(spec.timezone)
+        self.day = datetime.fromtimestamp(sim.start, self.tz).date() - timedelta(days=1)
+        self.next_midnight = sim.start - 86400
+        self.incident = next((i for i in sim.plan.incidents if i.household == spec.id), None)
+        self.away = [(a.start, a.end) for a in sim.plan.away if a.household == spec.id]
+        self.plugs: dict[str, PlugSim] = {}
+        for n, p in enumerate(spec.plugs):
+            plug = PlugSim(
+                p,
+                seed * 31 + n + 1,
+                sim.start,
+                sim.end,
+                spec.timezone,
+                int(sim.plan.config.jitter),
+            )
+            for f in sim.plan.plug_faults:
+                if f.plug == p.device:
+                    plug.add_window(Window(f.start, f.end, f.kind == "unplugged"))
+            for c in sim.plan.power_cuts:
+                if spec.id in c.households:
+                    plug.add_window(Window(c.start, c.end, True))
+            self.plugs[p.appliance] = plug
+        self.appliances = {p.appliance: p.params for p in spec.plugs if p.appliance != "fridge"}
+        self.left_on_done = False
+
+    def _filter(self, kind: str, segs: list[Segment]) -> list[Segment]:
+        out: list[Segment] = []
+        inc = self.incident
+        for s, e, w in segs:
+            if any(a <= s < b for a, b in self.away):
+                continue
+            for a, _ in self.away:
+                if s < a < e:
+                    e = a
+            if inc is not None:
+                if s >= inc.start:
+                    # the cooker's keep-warm follows the cook by itself and nobody ends it
+                    if kind == "rice_cooker" and w < 200 and out and out[-1][1] == s:
+                        out.append((s, FOREVER, w))
+                    continue
+                if e > inc.start:
+                    # still running when the resident collapsed: short cycles end by themselves,
+                    # a keep-warm and an appliance "left on" never end, the rest end then
+                    if kind == inc.left_on or (kind == "rice_cooker" and w < 200):
+                        e = FOREVER
+                    elif kind not in ("kettle", "microwave", "rice_cooker"):
+                        e = inc.start
+            out.append((s, e, w))
+        return out
+
+    def prepare(self, until: int) -> None:
+        """Schedules of every day that starts before ``until``; fridge cycles up to it."""
+        while self.next_midnight < until:
+            self.day += timedelta(days=1)
+            self.next_midnight = int(
+                datetime(self.day.year, self.day.month, self.day.day, tzinfo=self.tz).timestamp()
+            )
+            sched = day_schedule(
+                self.spec.routine, self.appliances, self.day, self.spec.timezone, self.rng
+            )
+            for kind, segs in sched.items():
+                self.plugs[kind].extend(self._filter(kind, segs))
+            inc = self.incident
+            if inc is not None and inc.left_on and not self.left_on_done:
+                if inc.start < self.next_midnight + 86400:
+                    self.left_on_done = True
+                    on_w = self.appliances[inc.left_on].on_w
+                    self.plugs[inc.left_on].extend([(inc.start - 60, FOREVER, on_w)])
+        fridge = self.plugs.get("fridge")
+        if fridge is not None:
+            fridge.fill_fridge(until + 7200)
+
+
+class Simulation:
+    """The whole scenario as a lazy stream of :data:`Message` chunks in publish-time order."""
+
+    def __init__(self, plan: Plan) -> None:
+        self.plan = plan
+        cfg = plan.config
+        self.start = cfg.start_epoch
+        self.end = cfg.end_epoch
+        self.pending: dict[int, list[Message]] = {}
+        self.done = self.start
+        self.faulty = bool(cfg.duplicate_rate or cfg.late_rate or cfg.malformed_rate)
+        self.dup_p = cfg.duplicate_rate
+        self.late_p = self.dup_p + cfg.late_rate
+        self.bad_p = self.late_p + cfg.malformed_rate
+        self.injected: list[dict[str, object]] = []
+        self.keep_from = self.start
+        self.households = [
+            HouseholdSim(h, self, cfg.seed * 1_000_003 + h.number) for h in plan.households
+        ]
+        for h in self.households:
+            for plug in h.plugs.values():
+                self.put(self.start, plug.status(plug.spec.device, True))
+        if any(p.family == "zigbee2mqtt" for h in plan.households for p in h.plugs):
+            self.put(self.start, z2m_bridge(True))
+
+    def put(self, t: int, msgs: list[Out]) -> None:
+        """Queue messages published at ``t``."""
+        bucket = self.pending.get(t)
+        if bucket is None:
+            bucket = self.pending[t] = []
+        for topic, payload, retain in msgs:
+            bucket.append((t, topic, payload, retain))
+
+    def inject(self, t: int, device: str, msgs: list[Out], bits: int) -> list[Out]:
+        """Apply duplicate, late and malformed faults to one reading's messages.
+
+        ``bits`` are 40 random bits of this reading (a hash, see :func:`mix`).
+        """
+        keep: list[Out] = []
+        for n, msg in enumerate(msgs):
+            h = mix(bits, n)
+            x = (h & 0xFFFFFF) * _U24
+            if x >= self.bad_p:
+                keep.append(msg)
+                continue
+            topic, payload, retain = msg
+            r = h >> 24
+            if x < self.dup_p:
+                later = t + r % 4
+                keep.append(msg)
+                self.put(later, [msg])
+                kind = "duplicate"
+            elif x < self.late_p:
+                later = t + 30 + r % 571
+                self.put(later, [msg])
+                kind = "late"
+            else:
+                later = t
+                keep.append((topic, _GARBAGE[r % len(_GARBAGE)], retain))
+                kind = "malformed"
+            if self.keep_from <= t:
+                self.injected.append(
+                    {
+                        "kind": kind,
+                        "plug": device,
+                        "topic": topic,
+                        "time": iso_utc(t),
+                        "published": iso_utc(later),
+                    }
+                )
+        return keep
+
+    def chunk(self, until: int) -> list[Message]:
+        """Every message published in ``[done, until)``, in order; ``until`` is clamped."""
+        until = min(until, self.end)
+        for h in self.households:
+            h.prepare(until)
+            for plug in h.plugs.values():
+                plug.emit(until, self)
+        ready = sorted(t for t in self.pending if t < until)
+        out: list[Message] = []
+        for t in ready:
+            out.extend(self.pending.pop(t))
+        self.done = until
+        return out
+
+    def fast_forward(self, t: int) -> None:
+        """Jump to ``t`` (a chunk boundary) without producing the messages before it."""
+        for h in self.households:
+            h.prepare(t)
+            for plug in h.plugs.values():
+                plug.fast_forward(t)
+        self.pending = {k: v for k, v in self.pending.items() if k >= t}
+        self.done = t
+
+    def chunks(
+        self, size: int = 3600, start: int | None = None, end: int | None = None
+    ) -> Iterator[list[Message]]:
+        """Successive chunks of ``size`` seconds of event time from ``start`` to ``end``.
+
+        Chunks are aligned to multiples of ``size``. Starting later than the scenario's start
+        warms up over one chunk first (late messages from before ``start`` arrive after it), and
+        only messages published at or after ``start`` come out: a run split into ranges gives the
+        same messages as a run in one piece.
+        """
+        first = self.start if start is None else start
+        stop = self.end if end is None else min(end, self.end)
+        t = self.start
+        if first > self.start:
+            warm = max(self.start, (first // size - 1) * size)
+            if warm > self.start:
+                self.fast_forward(warm)
+            t = warm
+            self.keep_from = first
+        while t < stop:
+            t = min(stop, (t // size + 1) * size)
+            part = self.chunk(t)
+            if part and part[0][0] < first:
+                part = [m for m in part if m[0] >= first]
+            yield part
+
+    def messages(self, size: int = 3600) -> Iterator[Message]:
+        """Every message of the scenario, in publish-time order."""
+        for part in self.chunks(size):
+            yield from part
+
+
+def payload_b64(payload: str | bytes) -> str | None:
+    """Base64 of a payload that is not valid UTF-8, else None."""
+    if isinstance(payload, bytes):
+        try:
+            payload.decode("utf-8")
+        except UnicodeDecodeError:
+            return base64.b64encode(payload).decode("ascii")
+    return None

@@ -1,0 +1,294 @@
+"""Scenarios: what to simulate (a :class:`ScenarioConfig`) and what gets injected (a :class:`Plan`).
+
+A config comes from CLI options or a small TOML file; :func:`plan` draws households and every
+injected event from seeded generators, so the same config gives the same plan. The plan is the
+ground truth written next to the traffic.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+import tomllib
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+
+from careplug_sim.appliances import HUMAN_APPLIANCES, ApplianceParams, draw_appliance
+from careplug_sim.formats import FAMILIES
+from careplug_sim.household import Routine, draw_routine, local_midnight
+
+MONTH_S = 30 * 86400
+
+
+@dataclass(frozen=True, slots=True)
+class ScenarioConfig:
+    """Everything a simulation run needs; field names are the TOML keys and CLI options."""
+
+    households: int = 10
+    days: float = 7.0
+    seed: int = 1
+    start: date = date(2026, 1, 5)
+    timezone: str = "Asia/Seoul"
+    start_time: int | None = None
+    """Epoch seconds to start at instead of local midnight of ``start`` (live runs: now)."""
+    report_period: int = 300
+    """Seconds between a plug's telemetry reports."""
+    jitter: float = 2.0
+    """Each report is up to this many seconds early or late."""
+    families: dict[str, float] = field(default_factory=lambda: {"native": 1.0})
+    """Firmware family weights, e.g. ``{"native": 1, "tasmota": 1}``."""
+    report_on_change: bool | None = None
+    """None: each family's default (Shelly, Zigbee2MQTT report changes; Tasmota does not)."""
+    fridge_p: float = 0.3
+    households_per_area: int = 50
+    incidents: int = 0
+    """Households that become incapacitated at a random time."""
+    incident_rate: float = 0.0
+    """Alternatively, incapacitations per household-month (each household at most one)."""
+    left_on_p: float = 0.3
+    trips: int = 0
+    hospital_stays: int = 0
+    registered_p: float = 0.5
+    """Chance an away period (trip or hospital stay) is registered with careplug."""
+    unplugged: int = 0
+    offline: int = 0
+    power_cuts: int = 0
+    skewed: int = 0
+    duplicate_rate: float = 0.0
+    late_rate: float = 0.0
+    malformed_rate: float = 0.0
+
+    @property
+    def start_epoch(self) -> int:
+        """``start_time`` if set, else local midnight of ``start`` in ``timezone``."""
+        if self.start_time is not None:
+            return self.start_time
+        return local_midnight(self.start, self.timezone)
+
+    @property
+    def end_epoch(self) -> int:
+        """Start plus ``days``."""
+        return self.start_epoch + int(self.days * 86400)
+
+
+def load_config(path: Path, **overrides: object) -> ScenarioConfig:
+    """A config from a TOML file (keys as :class:`ScenarioConfig` fields), then overrides."""
+    data = tomllib.loads(path.read_text(encoding="utf-8"))
+    known = {f.name for f in dataclasses.fields(ScenarioConfig)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise ValueError(f"{path}: unknown scenario keys {unknown}")
+    if isinstance(data.get("start"), str):
+        data["start"] = date.fromisoformat(data["start"])
+    data.update({k: v for k, v in overrides.items() if v is not None})
+    return ScenarioConfig(**data)
+
+
+@dataclass(frozen=True, slots=True)
+class PlugSpec:
+    """One simulated plug."""
+
+    device: str
+    household: str
+    appliance: str
+    family: str
+    report_period: int
+    report_on_change: bool
+    params: ApplianceParams
+    skew_s: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class HouseholdSpec:
+    """One household: registry fields, the resident's routine and the plugs."""
+
+    id: str
+    number: int
+    timezone: str
+    tier: str
+    area: str
+    caseworkers: tuple[str, ...]
+    routine: Routine
+    plugs: tuple[PlugSpec, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Incident:
+    """From ``start`` on the resident does nothing; ``left_on`` names an appliance left on."""
+
+    household: str
+    start: int
+    left_on: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Away:
+    """The resident is away (``trip`` or ``hospital``); ``registered`` with careplug or not."""
+
+    household: str
+    start: int
+    end: int
+    kind: str
+    registered: bool
+
+
+@dataclass(frozen=True, slots=True)
+class PlugFault:
+    """A plug ``unplugged`` (no power, counter may reset) or ``offline`` (Wi-Fi loss)."""
+
+    plug: str
+    household: str
+    kind: str
+    start: int
+    end: int
+
+
+@dataclass(frozen=True, slots=True)
+class PowerCut:
+    """Every plug in ``area`` loses power from ``start`` to ``end``."""
+
+    area: str
+    start: int
+    end: int
+    households: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """A scenario drawn from its config: households and every injected event."""
+
+    config: ScenarioConfig
+    households: tuple[HouseholdSpec, ...]
+    incidents: tuple[Incident, ...]
+    away: tuple[Away, ...]
+    plug_faults: tuple[PlugFault, ...]
+    power_cuts: tuple[PowerCut, ...]
+
+
+def _pick_family(rng: random.Random, weights: dict[str, float]) -> str:
+    names = sorted(weights)
+    for name in names:
+        if name not in FAMILIES:
+            raise ValueError(f"unknown family {name!r}; known: {sorted(FAMILIES)}")
+    return rng.choices(names, [weights[n] for n in names])[0]
+
+
+def _households(cfg: ScenarioConfig, rng: random.Random) -> list[HouseholdSpec]:
+    out: list[HouseholdSpec] = []
+    for n in range(1, cfg.households + 1):
+        hid = f"hh-{n:04d}"
+        routine = draw_routine(rng)
+        kinds = rng.sample(
+            HUMAN_APPLIANCES, rng.choices([1, 2, 3], [0.4, 0.4, 0.2])[0]
+        )  # a care programme gives most homes one or two plugs
+        kinds.sort(key=HUMAN_APPLIANCES.index)
+        if rng.random() < cfg.fridge_p:
+            kinds.append("fridge")
+        family = _pick_family(rng, cfg.families)
+        fam = FAMILIES[family]
+        roc = fam.report_on_change if cfg.report_on_change is None else cfg.report_on_change
+        plugs = tuple(
+            PlugSpec(
+                device=f"{fam.id_prefix}-{n:04d}-{kind.replace('_', '-')}",
+                household=hid,
+                appliance=kind,
+                family=family,
+                report_period=cfg.report_period,
+                report_on_change=roc,
+                params=draw_appliance(kind, rng),
+            )
+            for kind in kinds
+        )
+        area_no = (n - 1) // max(1, cfg.households_per_area) + 1
+        out.append(
+            HouseholdSpec(
+                id=hid,
+                number=n,
+                timezone=cfg.timezone,
+                tier=rng.choices(["high", "medium", "low"], [0.3, 0.5, 0.2])[0],
+                area=f"area-{area_no:02d}",
+                caseworkers=(f"cw-{area_no:02d}",),
+                routine=routine,
+                plugs=plugs,
+            )
+        )
+    return out
+
+
+def plan(cfg: ScenarioConfig) -> Plan:
+    """Draw households and injected events for ``cfg`` (deterministic in ``cfg.seed``)."""
+    rng = random.Random(cfg.seed * 7919 + 1)
+    homes = _households(cfg, rng)
+    start, end = cfg.start_epoch, cfg.end_epoch
+    span = end - start
+    # incidents and away periods need room around them to be visible in the traffic
+    margin = min(86400, span // 4)
+
+    def when(rng: random.Random) -> int:
+        return rng.randrange(start + margin, max(start + margin + 1, end - margin))
+
+    ev = random.Random(cfg.seed * 7919 + 2)
+    order = list(range(len(homes)))
+    ev.shuffle(order)
+    n_inc = cfg.incidents
+    if cfg.incident_rate > 0:
+        n_inc += sum(ev.random() < cfg.incident_rate * span / MONTH_S for _ in homes)
+    n_inc = min(n_inc, len(homes))
+    incidents = []
+    for i in order[:n_inc]:
+        human = [p.appliance for p in homes[i].plugs if p.appliance in ("tv", "lamp")]
+        left = ev.choice(human) if human and ev.random() < cfg.left_on_p else None
+        incidents.append(Incident(homes[i].id, when(ev), left))
+    incidents.sort(key=lambda x: x.household)
+
+    rest = order[n_inc:]
+    away: list[Away] = []
+    for kind, count, lo, hi in (
+        ("trip", cfg.trips, 1.0, 4.0),
+        ("hospital", cfg.hospital_stays, 2.0, 10.0),
+    ):
+        for _ in range(min(count, len(rest))):
+            i = rest.pop(0)
+            a_start = when(ev)
+            a_end = min(end, a_start + int(ev.uniform(lo, hi) * 86400))
+            away.append(Away(homes[i].id, a_start, a_end, kind, ev.random() < cfg.registered_p))
+    away.sort(key=lambda x: (x.household, x.start))
+
+    all_plugs = [p for h in homes for p in h.plugs]
+    faults: list[PlugFault] = []
+    for kind, count, lo, hi in (
+        ("unplugged", cfg.unplugged, 2.0, 48.0),
+        ("offline", cfg.offline, 0.3, 12.0),
+    ):
+        for plug in ev.sample(all_plugs, min(count, len(all_plugs))):
+            f_start = when(ev)
+            f_end = min(end, f_start + int(ev.uniform(lo, hi) * 3600))
+            faults.append(PlugFault(plug.device, plug.household, kind, f_start, f_end))
+    faults.sort(key=lambda x: (x.plug, x.start))
+
+    areas = sorted({h.area for h in homes})
+    cuts: list[PowerCut] = []
+    for _ in range(cfg.power_cuts):
+        area = ev.choice(areas)
+        c_start = when(ev)
+        members = tuple(h.id for h in homes if h.area == area)
+        cuts.append(
+            PowerCut(area, c_start, min(end, c_start + int(ev.uniform(0.5, 4) * 3600)), members)
+        )
+    cuts.sort(key=lambda x: x.start)
+
+    if cfg.skewed:
+        skewed = {p.device for p in ev.sample(all_plugs, min(cfg.skewed, len(all_plugs)))}
+        offsets = [-32400, 32400, 3600, -600, 900, 120]
+        homes = [
+            dataclasses.replace(
+                h,
+                plugs=tuple(
+                    dataclasses.replace(p, skew_s=ev.choice(offsets)) if p.device in skewed else p
+                    for p in h.plugs
+                ),
+            )
+            for h in homes
+        ]
+    return Plan(cfg, tuple(homes), tuple(incidents), tuple(away), tuple(faults), tuple(cuts))
