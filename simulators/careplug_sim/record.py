@@ -12,9 +12,9 @@ import csv
 import json
 import multiprocessing
 import shutil
-from json.encoder import encode_basestring
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict
+from json.encoder import encode_basestring
 from pathlib import Path
 from typing import IO
 

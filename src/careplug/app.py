@@ -122,7 +122,8 @@ class Daemon:
 def start_daemon(settings: Settings, clock_mode: ClockMode = "system") -> Daemon:
     """Build every part from settings and start them; the caller stops with ``Daemon.stop``."""
     wall = SystemClock()
-    clock: Clock = VirtualClock(wall.now()) if clock_mode == "replay" else wall
+    # a replay's event time starts with its first clock message (the driver rebases then)
+    clock: Clock = VirtualClock(0.0) if clock_mode == "replay" else wall
     households = load_registry(settings.registry.path)
     stack = contextlib.ExitStack()
     try:

@@ -240,6 +240,24 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_demo(args: argparse.Namespace) -> int:
+    """Broker, daemon and simulated households on this machine; Ctrl-C stops it all."""
+    from careplug.demo import run_demo
+
+    configure_logging("warning", "console")
+    stop = threading.Event()
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    return run_demo(
+        args.households,
+        args.speed,
+        args.seed,
+        args.days,
+        Path(args.dir) if args.dir else None,
+        stop,
+    )
+
+
 def cmd_healthcheck(args: argparse.Namespace) -> int:
     """Exit 0 when the daemon's /healthz answers 200 (container HEALTHCHECK)."""
     from careplug.adapters.metrics import healthcheck
@@ -307,6 +325,14 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["auto", "native", "tasmota", "shelly", "shelly2", "zigbee2mqtt", "esphome"],
     )
     dec.set_defaults(func=cmd_decode)
+    demo = sub.add_parser("demo", help="see careplug work in a minute, no setup")
+    demo.add_argument("--households", type=int, default=5)
+    demo.add_argument("--speed", type=float, default=3600.0, help="simulated seconds per second")
+    demo.add_argument("--seed", type=int, default=7)
+    demo.add_argument("--days", type=float, default=2.5)
+    demo.add_argument("--dir", help="keep the demo's files here (default: a temp dir)")
+    demo.set_defaults(func=cmd_demo)
+
     ev = sub.add_parser("evaluate", parents=[common], help="measure detection offline")
     ev.add_argument("--readings", required=True, help="CSV (time,device,power_w,...) or JSONL")
     ev.add_argument("--registry", help="household registry (default: one per household/device)")

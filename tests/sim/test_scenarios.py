@@ -10,6 +10,7 @@ import pytest
 from careplug.clock import parse_iso
 from careplug_sim.decode import ReadingDecoder
 from careplug_sim.formats import FAMILIES
+
 from .helpers import HUMAN_ON_W, native_readings, simulate
 
 

@@ -385,6 +385,16 @@ class Engine:
                 self._schedule(plug.household, item.at + self.config.device_offline_grace_s)
         return effects
 
+    def rebase(self, started_at: EpochSeconds) -> None:
+        """Start watching at ``started_at`` instead (a replay's first clock message)."""
+        self._started_at = started_at
+        self._sight_since = started_at
+        self._quiet_until = started_at + self.config.catch_up_grace_s
+        self._timers.clear()
+        for state in self.households.values():
+            state.scheduled_due = None
+            self._schedule(state, started_at)
+
     def connection_lost(self, at: EpochSeconds) -> None:
         """careplug lost its broker: from now on it sees nothing (blind, not inactive)."""
         if self._system_blind_since is None:

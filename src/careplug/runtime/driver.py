@@ -283,6 +283,10 @@ class Driver:
                 else:
                     self.engine.connection_lost(item.at)
             elif isinstance(item, _ClockTime) and isinstance(self.clock, VirtualClock):
+                if self.clock.now() == 0.0:
+                    # the replay's first clock message: event time starts here
+                    self.engine.rebase(item.at)
+                    self._last_done = math.floor(item.at / self.tick_s) * self.tick_s
                 self.clock.set(item.at)
         self._advance(self.clock.now() - self.lateness_s, effects)
         self._poll_external()
