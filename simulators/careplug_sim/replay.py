@@ -118,7 +118,9 @@ class PahoPublisher:
 
         self._mqtt = mqtt
         self.client = mqtt.Client(
-            mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv311
+            mqtt.CallbackAPIVersion.VERSION2,  # type: ignore[attr-defined]
+            client_id=client_id,
+            protocol=mqtt.MQTTv311,
         )
         # QoS 1 in order needs a deep in-flight window and an unbounded queue
         self.client.max_inflight_messages_set(1000)

@@ -25,7 +25,7 @@ import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 
 from careplug.app import Daemon, start_daemon
-from careplug.clock import iso
+from careplug.clock import SystemClock, iso, monotonic
 from careplug.domain import alerts as alert_rules
 from careplug.domain.model import AlertId, AlertState
 from careplug.runtime.fanout import notifications_for
@@ -83,8 +83,8 @@ def embedded_broker(workdir: Path) -> Iterator[tuple[int, str, str]]:
 
 
 def _wait_port(port: int, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout  # noqa: TID251 - demo pacing is real time
-    while time.monotonic() < deadline:  # noqa: TID251
+    deadline = monotonic() + timeout
+    while monotonic() < deadline:
         with socket.socket() as sock:
             if sock.connect_ex(("127.0.0.1", port)) == 0:
                 return
@@ -162,9 +162,7 @@ def run_demo(
             progress = threading.Thread(target=_progress, args=(daemon, stop, acked), daemon=True)
             progress.start()
             with PahoPublisher("127.0.0.1", port, client_id="careplug-demo-sim") as publisher:
-                stats = replay(
-                    events, publisher.publish, speed, time.sleep, time.monotonic, stop=stop
-                )  # noqa: TID251
+                stats = replay(events, publisher.publish, speed, time.sleep, monotonic, stop=stop)
             acked.wait(10)
             _say(
                 f"\nreplayed {stats.messages} plug messages; daemon handled "
@@ -241,7 +239,7 @@ def _caseworker_acks(daemon: Daemon, alert_id: str) -> None:
         audit,
         AlertState.OPEN,
         notifications_for(new, audit, fanout_config(daemon.settings)),
-        time.time(),
-    )  # noqa: TID251 - outbox runs on processing time
+        SystemClock().now(),  # the outbox runs on processing time
+    )
     store.close()
     daemon.delivery.wake()
