@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -52,7 +53,10 @@ def test_incident_is_detected_at_the_tier_threshold(tmp_path: Path) -> None:
 def test_evaluate_cli_on_the_real_traces(tmp_path: Path) -> None:
     """On the shared REFIT traces the fixed rule catches every incident (the baseline)."""
     if not (SHARED / "incidents.csv.gz").exists():
-        pytest.fail("../shared/data is missing")
+        message = f"{SHARED} is missing (CI lays shared/ beside the checkout)"
+        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+            pytest.fail(message)
+        pytest.skip(message)
     report = tmp_path / "report.json"
     out = subprocess.run(
         [
