@@ -13,6 +13,7 @@ import sqlite3
 import threading
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import Any
 
 from careplug.domain.engine import HouseholdMemory, PlugMemory
 from careplug.domain.model import (
@@ -145,6 +146,12 @@ def _row_to_alert(row: sqlite3.Row | tuple[object, ...]) -> Alert:
         outcome=None if outcome is None else Outcome(str(outcome)),
         details=json.loads(str(details)),
     )
+
+
+def _outbox_item(r: tuple[Any, ...]) -> OutboxItem:
+    """An outbox row (key … data, attempts, a time, last_error, address) as an item."""
+    note = Notification(r[0], r[1], r[2], r[3], r[4], r[5], address=r[10], data=json.loads(r[6]))
+    return OutboxItem(note, r[7], r[8], r[9])
 
 
 class SqliteStore:
@@ -481,17 +488,7 @@ class SqliteStore:
                 "ORDER BY next_attempt_at, created_at LIMIT ?",
                 (at, limit),
             ).fetchall()
-        return [
-            OutboxItem(
-                Notification(
-                    r[0], r[1], r[2], r[3], r[4], r[5], address=r[10], data=json.loads(r[6])
-                ),
-                r[7],
-                r[8],
-                r[9],
-            )
-            for r in rows
-        ]
+        return [_outbox_item(r) for r in rows]
 
     def next_due_at(self) -> EpochSeconds | None:
         """When the earliest pending notification is due, or None."""
@@ -545,14 +542,4 @@ class SqliteStore:
                 "created_at, last_error, address FROM outbox WHERE delivered_at IS NULL AND "
                 "next_attempt_at IS NULL ORDER BY created_at"
             ).fetchall()
-        return [
-            OutboxItem(
-                Notification(
-                    r[0], r[1], r[2], r[3], r[4], r[5], address=r[10], data=json.loads(r[6])
-                ),
-                r[7],
-                r[8],
-                r[9],
-            )
-            for r in rows
-        ]
+        return [_outbox_item(r) for r in rows]
