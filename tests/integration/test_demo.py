@@ -31,4 +31,5 @@ def test_demo_raises_and_acknowledges_the_incident_alert(tmp_path: Path) -> None
     out = result.stdout
     assert "RAISED: inactivity (critical) for hh-0001" in out
     assert "ACKNOWLEDGED: inactivity" in out
+    assert out.count("RAISED: inactivity") == 1  # only the incident, no false alarm
     assert "readings handled" in out

@@ -156,6 +156,9 @@ class Driver:
         self._limiter = RateLimiter()
         self._thread: threading.Thread | None = None
         self.idle = threading.Event()
+        # replay mode only, touched only on paho's thread
+        self._replay_now: float | None = None
+        self._before_clock: list[tuple[str, bytes, bool, int, int]] = []
 
     # -- inputs from other threads -------------------------------------------------------------
 
@@ -165,10 +168,23 @@ class Driver:
 
     def submit_message(self, topic: str, payload: bytes, retain: bool, mid: int, qos: int) -> None:
         """Decode one MQTT message and queue its items (called on paho's thread)."""
-        received_at = self.clock.now()
         if self.clock_topic is not None and topic == self.clock_topic:
             self._submit_clock(payload, mid, qos)
             return
+        if self.follow_clock_messages:
+            # a replay: "now" is the replay's last clock message; before the first one there is
+            # no now to judge device clocks by, so hold the messages until it arrives
+            if self._replay_now is None:
+                self._before_clock.append((topic, payload, retain, mid, qos))
+                return
+            received_at = self._replay_now
+        else:
+            received_at = self.clock.now()
+        self._decode_and_queue(topic, payload, retain, mid, qos, received_at)
+
+    def _decode_and_queue(
+        self, topic: str, payload: bytes, retain: bool, mid: int, qos: int, received_at: float
+    ) -> None:
         family = detect_family(topic, self.payload_options)
         name = family.name if family else "unknown"
         self.stats.messages[name] += 1
@@ -217,6 +233,11 @@ class Driver:
         except (ValueError, KeyError, TypeError, PayloadRejected):
             at = None
         if at is not None and self.follow_clock_messages:
+            if self._replay_now is None or at > self._replay_now:
+                self._replay_now = at
+            held, self._before_clock = self._before_clock, []
+            for topic, body_bytes, retain, held_mid, held_qos in held:
+                self._decode_and_queue(topic, body_bytes, retain, held_mid, held_qos, at)
             self._inbox.put(_ClockTime(at))
         self._inbox.put(_Inbound([], _Message(mid, qos, 0)))
 
