@@ -33,10 +33,18 @@ def _day(day_index: int) -> str:
     return text
 
 
+_ISO: dict[int, str] = {}
+
+
 def iso_utc(t: int) -> str:
     """``YYYY-MM-DDTHH:MM:SSZ`` for integer epoch seconds (cached, the hot path)."""
-    day, sec = divmod(t, 86400)
-    return f"{_DAYS.get(day) or _day(day)}T{_HMS[sec]}Z"
+    text = _ISO.get(t)
+    if text is None:
+        if len(_ISO) > 200_000:
+            _ISO.clear()
+        day, sec = divmod(t, 86400)
+        text = _ISO[t] = f"{_DAYS.get(day) or _day(day)}T{_HMS[sec]}Z"
+    return text
 
 
 def iso_local(t: int, tz: str) -> str:

@@ -46,24 +46,21 @@ class Window:
     power_lost: bool
 
 
-_MASK = (1 << 64) - 1
+TABLE_SIZE = 65521
+"""A prime: per-report randomness is read from a table of this many uniforms."""
 
 
-def mix(salt: int, n: int) -> int:
-    """A 64-bit hash of ``(salt, n)`` (splitmix64 finaliser).
+def uniform_table(seed: int) -> list[float]:
+    """The scenario's table of uniforms in [0, 1).
 
-    Per-report randomness comes from a hash of the plug and the time instead of a sequential
-    generator, so the state at any instant can be computed without replaying every report
-    before it: that lets ``record`` split a month into time ranges run in parallel and still
-    write the very bytes a single process would.
+    Per-report randomness (jitter, noise, message faults) is looked up at an index made of the
+    plug's offset and the report's time instead of drawn from a sequential generator, so the
+    state at any instant can be computed without replaying every report before it: ``record``
+    can split a month into time ranges run in parallel and still write the very bytes one
+    process would. A lookup is also much cheaper than a draw.
     """
-    x = (salt + n * 0x9E3779B97F4A7C15) & _MASK
-    x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & _MASK
-    x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & _MASK
-    return x ^ (x >> 31)
-
-
-_U24 = 1.0 / (1 << 24)
+    rng = random.Random(seed * 7919 + 3)
+    return [rng.random() for _ in range(TABLE_SIZE)]
 
 
 class PlugSim:
@@ -98,7 +95,10 @@ class PlugSim:
         self.period = spec.report_period
         self.jitter = jitter
         self.jitter_span = 2 * jitter + 1
-        self.salt = self.rng.getrandbits(64)
+        self.off_noise = self.rng.randrange(TABLE_SIZE)
+        self.off_jitter = self.rng.randrange(TABLE_SIZE)
+        self.off_fault = self.rng.randrange(TABLE_SIZE)
+        self.table: list[float] = []
         self.phase = start + self.rng.randrange(spec.report_period)
         self.k = 0
         self.next_report = self.phase
@@ -111,8 +111,8 @@ class PlugSim:
         """When report number ``k`` goes out: nominal time plus jitter."""
         if k == 0:
             return self.phase
-        jit = mix(self.salt, k) % self.jitter_span - self.jitter
-        return self.phase + k * self.period + jit
+        u = self.table[(k * 7 + self.off_jitter) % TABLE_SIZE]
+        return self.phase + k * self.period + int(u * self.jitter_span) - self.jitter
 
     # -- schedule ------------------------------------------------------------------------
 
@@ -235,44 +235,73 @@ class PlugSim:
     # -- output --------------------------------------------------------------------------
 
     def emit(self, until: int, sim: Simulation) -> None:
-        """Every message this plug sends before ``until``."""
+        """Every message this plug sends before ``until``.
+
+        The hot path of recording: between appliance switchings energy grows linearly, so most
+        reports are handled inline without :meth:`_advance`.
+        """
         spec = self.spec
         device = spec.device
         skew = spec.skew_s
         roc = spec.report_on_change
         pending = sim.pending
-        salt = self.salt
         base = self.base_c
+        table = self.table
+        off_noise = self.off_noise
+        off_fault = self.off_fault
+        phase = self.phase
+        period = self.period
+        off_jitter = self.off_jitter
+        jitter = self.jitter
+        span = self.jitter_span
         encode = self.encode
         tz = self.tz
+        segs = self.segments
+        faulty = sim.faulty
+        simple = not roc and not self.windows
         end = min(until, self.end)
         while True:
-            t_rep = self.next_report
-            t_chg = self._next_change() if roc else FOREVER
-            t_win = self.win_events[0][0] if self.win_events else FOREVER
-            t = min(t_rep, t_chg, t_win)
+            t = self.next_report
+            if not simple:
+                t_chg = self._next_change() if roc else FOREVER
+                t_win = self.win_events[0][0] if self.win_events else FOREVER
+                if t_win <= t and t_win <= t_chg:
+                    if t_win >= end:
+                        return
+                    self._window_event(sim)
+                    continue
+                if t_chg < t:
+                    t = t_chg
+                    self.change_i += 1
+                    is_report = False
+                else:
+                    is_report = True
+            else:
+                is_report = True
             if t >= end:
                 return
-            if t == t_win:
-                self._window_event(sim)
-                continue
-            if t == t_rep:
-                self.k += 1
-                self.next_report = self.report_time(self.k)
+            if is_report:
+                k = self.k = self.k + 1
+                u = table[(k * 7 + off_jitter) % TABLE_SIZE]
+                self.next_report = phase + k * period + int(u * span) - jitter
+            i = self.seg_i
+            if simple and (i >= len(segs) or segs[i][0] >= t):
+                # standing by since the last report: no switching in between
+                self.acc_c += base * (t - self.acc_t)
+                self.acc_t = t
+                centi = base
             else:
-                self.change_i += 1
-            centi = self._advance(t)
-            if self.windows and self._silent(t):
-                continue
-            h = mix(salt, t)
-            u = (h & 0xFFFFFF) * _U24
+                centi = self._advance(t)
+                if self.windows and self._silent(t):
+                    continue
+            u = table[(t + off_noise) % TABLE_SIZE]
             if centi > base:
                 watts = centi * (0.01 + (u - 0.5) * 0.0006)
             else:
                 watts = centi * (0.007 + u * 0.006)
             msgs = encode(device, t + skew, tz, watts, self.acc_c / 360_000)
-            if sim.faulty:
-                msgs = sim.inject(t, device, msgs, h >> 24)
+            if faulty:
+                msgs = sim.inject(t, device, msgs, (t + off_fault) % TABLE_SIZE)
             bucket = pending.get(t)
             if bucket is None:
                 bucket = pending[t] = []
@@ -375,9 +404,13 @@ class Simulation:
         self.bad_p = self.late_p + cfg.malformed_rate
         self.injected: list[dict[str, object]] = []
         self.keep_from = self.start
+        self.table = uniform_table(cfg.seed)
         self.households = [
             HouseholdSim(h, self, cfg.seed * 1_000_003 + h.number) for h in plan.households
         ]
+        for h in self.households:
+            for plug in h.plugs.values():
+                plug.table = self.table
         for h in self.households:
             for plug in h.plugs.values():
                 self.put(self.start, plug.status(plug.spec.device, True))
@@ -392,27 +425,27 @@ class Simulation:
         for topic, payload, retain in msgs:
             bucket.append((t, topic, payload, retain))
 
-    def inject(self, t: int, device: str, msgs: list[Out], bits: int) -> list[Out]:
+    def inject(self, t: int, device: str, msgs: list[Out], index: int) -> list[Out]:
         """Apply duplicate, late and malformed faults to one reading's messages.
 
-        ``bits`` are 40 random bits of this reading (a hash, see :func:`mix`).
+        ``index`` is where this reading's randomness starts in the uniform table.
         """
+        table = self.table
         keep: list[Out] = []
         for n, msg in enumerate(msgs):
-            h = mix(bits, n)
-            x = (h & 0xFFFFFF) * _U24
+            x = table[(index + 2 * n) % TABLE_SIZE]
             if x >= self.bad_p:
                 keep.append(msg)
                 continue
             topic, payload, retain = msg
-            r = h >> 24
+            r = int(table[(index + 2 * n + 1) % TABLE_SIZE] * 1e6)
             if x < self.dup_p:
-                later = t + r % 4
+                later = min(t + r % 4, self.end - 1)
                 keep.append(msg)
                 self.put(later, [msg])
                 kind = "duplicate"
             elif x < self.late_p:
-                later = t + 30 + r % 571
+                later = max(t, min(t + 30 + r % 571, self.end - 1))
                 self.put(later, [msg])
                 kind = "late"
             else:
