@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import base64
 import random
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import cast
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -22,6 +23,12 @@ from careplug_sim.scenario import HouseholdSpec, Plan, PlugSpec
 
 Message = tuple[int, str, str | bytes, bool]
 """A message on the wire: publish time (epoch s), topic, payload, retain. QoS is always 1."""
+
+RenderReading = Callable[[str, int, int, str, float, float], str]
+"""render(device, publish time, device time, tz, watts, wh) -> the message's finished line(s)."""
+
+LineRenderer = Callable[[str], RenderReading | None]
+"""The reading renderer of a firmware family, if it has a fast one."""
 
 FOREVER = 2**62
 LWT_DELAY_S = 90
@@ -99,6 +106,7 @@ class PlugSim:
         self.off_jitter = self.rng.randrange(TABLE_SIZE)
         self.off_fault = self.rng.randrange(TABLE_SIZE)
         self.table: list[float] = []
+        self.render: RenderReading | None = None
         self.phase = start + self.rng.randrange(spec.report_period)
         self.k = 0
         self.next_report = self.phase
@@ -258,6 +266,7 @@ class PlugSim:
         tz = self.tz
         segs = self.segments
         faulty = sim.faulty
+        render = None if faulty else self.render
         simple = not roc and not self.windows
         end = min(until, self.end)
         while True:
@@ -299,6 +308,12 @@ class PlugSim:
                 watts = centi * (0.01 + (u - 0.5) * 0.0006)
             else:
                 watts = centi * (0.007 + u * 0.006)
+            if render is not None:
+                bucket = pending.get(t)
+                if bucket is None:
+                    bucket = pending[t] = []
+                bucket.append(render(device, t, t + skew, tz, watts, self.acc_c / 360_000))
+                continue
             msgs = encode(device, t + skew, tz, watts, self.acc_c / 360_000)
             if faulty:
                 msgs = sim.inject(t, device, msgs, (t + off_fault) % TABLE_SIZE)
@@ -391,12 +406,13 @@ class HouseholdSim:
 class Simulation:
     """The whole scenario as a lazy stream of :data:`Message` chunks in publish-time order."""
 
-    def __init__(self, plan: Plan) -> None:
+    def __init__(self, plan: Plan, render: LineRenderer | None = None) -> None:
         self.plan = plan
+        self.render = render
         cfg = plan.config
         self.start = cfg.start_epoch
         self.end = cfg.end_epoch
-        self.pending: dict[int, list[Message]] = {}
+        self.pending: dict[int, list[Message | str]] = {}
         self.done = self.start
         self.faulty = bool(cfg.duplicate_rate or cfg.late_rate or cfg.malformed_rate)
         self.dup_p = cfg.duplicate_rate
@@ -411,6 +427,8 @@ class Simulation:
         for h in self.households:
             for plug in h.plugs.values():
                 plug.table = self.table
+                if render is not None:
+                    plug.render = render(plug.spec.family)
         for h in self.households:
             for plug in h.plugs.values():
                 self.put(self.start, plug.status(plug.spec.device, True))
@@ -464,19 +482,24 @@ class Simulation:
                 )
         return keep
 
-    def chunk(self, until: int) -> list[Message]:
-        """Every message published in ``[done, until)``, in order; ``until`` is clamped."""
+    def _chunk(self, until: int, since: int) -> list[Message | str]:
         until = min(until, self.end)
         for h in self.households:
             h.prepare(until)
             for plug in h.plugs.values():
                 plug.emit(until, self)
         ready = sorted(t for t in self.pending if t < until)
-        out: list[Message] = []
+        out: list[Message | str] = []
         for t in ready:
-            out.extend(self.pending.pop(t))
+            items = self.pending.pop(t)
+            if t >= since:
+                out.extend(items)
         self.done = until
         return out
+
+    def chunk(self, until: int) -> list[Message]:
+        """Every message published in ``[done, until)``, in order; ``until`` is clamped."""
+        return cast(list[Message], self._chunk(until, self.start))
 
     def fast_forward(self, t: int) -> None:
         """Jump to ``t`` (a chunk boundary) without producing the messages before it."""
@@ -487,16 +510,7 @@ class Simulation:
         self.pending = {k: v for k, v in self.pending.items() if k >= t}
         self.done = t
 
-    def chunks(
-        self, size: int = 3600, start: int | None = None, end: int | None = None
-    ) -> Iterator[list[Message]]:
-        """Successive chunks of ``size`` seconds of event time from ``start`` to ``end``.
-
-        Chunks are aligned to multiples of ``size``. Starting later than the scenario's start
-        warms up over one chunk first (late messages from before ``start`` arrive after it), and
-        only messages published at or after ``start`` come out: a run split into ranges gives the
-        same messages as a run in one piece.
-        """
+    def _chunks(self, size: int, start: int | None, end: int | None) -> Iterator[list[Message | str]]:
         first = self.start if start is None else start
         stop = self.end if end is None else min(end, self.end)
         t = self.start
@@ -508,10 +522,28 @@ class Simulation:
             self.keep_from = first
         while t < stop:
             t = min(stop, (t // size + 1) * size)
-            part = self.chunk(t)
-            if part and part[0][0] < first:
-                part = [m for m in part if m[0] >= first]
-            yield part
+            yield self._chunk(t, first)
+
+    def chunks(
+        self, size: int = 3600, start: int | None = None, end: int | None = None
+    ) -> Iterator[list[Message]]:
+        """Successive chunks of ``size`` seconds of event time from ``start`` to ``end``.
+
+        Chunks are aligned to multiples of ``size``. Starting later than the scenario's start
+        warms up over one chunk first (late messages from before ``start`` arrive after it), and
+        only messages published at or after ``start`` come out: a run split into ranges gives the
+        same messages as a run in one piece.
+        """
+        if self.render is not None:
+            raise ValueError("a rendering simulation yields line_chunks()")
+        for part in self._chunks(size, start, end):
+            yield cast(list[Message], part)
+
+    def line_chunks(
+        self, size: int = 3600, start: int | None = None, end: int | None = None
+    ) -> Iterator[list[Message | str]]:
+        """Like :meth:`chunks`, but plain readings come pre-rendered by ``render`` as lines."""
+        yield from self._chunks(size, start, end)
 
     def messages(self, size: int = 3600) -> Iterator[Message]:
         """Every message of the scenario, in publish-time order."""
