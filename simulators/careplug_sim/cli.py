@@ -96,7 +96,9 @@ def build_parser() -> argparse.ArgumentParser:
     rec.add_argument("--out", type=Path, required=True, help="output directory")
     rec.add_argument("--csv", action="store_true", help="also write readings.csv")
     rec.add_argument(
-        "--workers", type=int, default=os.cpu_count() or 1,
+        "--workers",
+        type=int,
+        default=os.cpu_count() or 1,
         help="parallel processes (the output does not depend on it)",
     )
     _scenario_args(rec)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -205,24 +206,16 @@ ReadingEncoder = Callable[[str, int, str, float, float], list[Out]]
 StatusEncoder = Callable[[str, bool], list[Out]]
 
 
+@dataclass(frozen=True, slots=True)
 class Family:
     """A firmware family: device-id prefix, encoders, and firmware habits."""
 
-    def __init__(
-        self,
-        name: str,
-        id_prefix: str,
-        reading: ReadingEncoder,
-        status: StatusEncoder,
-        report_on_change: bool,
-        counter_survives_power_loss: bool,
-    ) -> None:
-        self.name = name
-        self.id_prefix = id_prefix
-        self.reading = reading
-        self.status = status
-        self.report_on_change = report_on_change
-        self.counter_survives_power_loss = counter_survives_power_loss
+    name: str
+    id_prefix: str
+    reading: ReadingEncoder
+    status: StatusEncoder
+    report_on_change: bool
+    counter_survives_power_loss: bool
 
 
 FAMILIES: dict[str, Family] = {

@@ -11,9 +11,9 @@ from __future__ import annotations
 import base64
 import random
 from collections.abc import Callable, Iterator
-from typing import cast
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import cast
 from zoneinfo import ZoneInfo
 
 from careplug_sim.appliances import fridge_cycle
@@ -78,7 +78,7 @@ class PlugSim:
     """
 
     def __init__(
-        self, spec: PlugSpec, seed: int, start: int, end: int, tz: str, jitter: int = 0
+        self, spec: PlugSpec, seed: int, start: int, end: int, *, tz: str, jitter: int = 0
     ) -> None:
         self.spec = spec
         self.rng = random.Random(seed)
@@ -135,7 +135,8 @@ class PlugSim:
 
     def extend(self, segments: list[Segment]) -> None:
         """Append segments (sorted, after those already known), dropping unpowered spans."""
-        for s, e, w in segments:
+        for seg in segments:
+            s, e, w = seg
             for win in self.windows:
                 if win.power_lost and s < win.end and win.start < e:
                     if s >= win.start:
@@ -201,10 +202,7 @@ class PlugSim:
         return watts
 
     def _silent(self, t: int) -> bool:
-        for win in self.windows:
-            if win.start <= t < win.end:
-                return True
-        return False
+        return any(win.start <= t < win.end for win in self.windows)
 
     def _next_change(self) -> int:
         # boundaries of segments: 2*i is a start, 2*i+1 an end
@@ -342,8 +340,8 @@ class HouseholdSim:
                 seed * 31 + n + 1,
                 sim.start,
                 sim.end,
-                spec.timezone,
-                int(sim.plan.config.jitter),
+                tz=spec.timezone,
+                jitter=int(sim.plan.config.jitter),
             )
             for f in sim.plan.plug_faults:
                 if f.plug == p.device:
@@ -358,7 +356,8 @@ class HouseholdSim:
     def _filter(self, kind: str, segs: list[Segment]) -> list[Segment]:
         out: list[Segment] = []
         inc = self.incident
-        for s, e, w in segs:
+        for seg in segs:
+            s, e, w = seg
             if any(a <= s < b for a, b in self.away):
                 continue
             for a, _ in self.away:
@@ -393,11 +392,15 @@ class HouseholdSim:
             for kind, segs in sched.items():
                 self.plugs[kind].extend(self._filter(kind, segs))
             inc = self.incident
-            if inc is not None and inc.left_on and not self.left_on_done:
-                if inc.start < self.next_midnight + 86400:
-                    self.left_on_done = True
-                    on_w = self.appliances[inc.left_on].on_w
-                    self.plugs[inc.left_on].extend([(inc.start - 60, FOREVER, on_w)])
+            if (
+                inc is not None
+                and inc.left_on
+                and not self.left_on_done
+                and inc.start < self.next_midnight + 86400
+            ):
+                self.left_on_done = True
+                on_w = self.appliances[inc.left_on].on_w
+                self.plugs[inc.left_on].extend([(inc.start - 60, FOREVER, on_w)])
         fridge = self.plugs.get("fridge")
         if fridge is not None:
             fridge.fill_fridge(until + 7200)
@@ -455,7 +458,7 @@ class Simulation:
             if x >= self.bad_p:
                 keep.append(msg)
                 continue
-            topic, payload, retain = msg
+            topic, _payload, retain = msg
             r = int(table[(index + 2 * n + 1) % TABLE_SIZE] * 1e6)
             if x < self.dup_p:
                 later = min(t + r % 4, self.end - 1)
@@ -510,7 +513,9 @@ class Simulation:
         self.pending = {k: v for k, v in self.pending.items() if k >= t}
         self.done = t
 
-    def _chunks(self, size: int, start: int | None, end: int | None) -> Iterator[list[Message | str]]:
+    def _chunks(
+        self, size: int, start: int | None, end: int | None
+    ) -> Iterator[list[Message | str]]:
         first = self.start if start is None else start
         stop = self.end if end is None else min(end, self.end)
         t = self.start

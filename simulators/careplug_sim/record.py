@@ -10,16 +10,19 @@ from __future__ import annotations
 import base64
 import csv
 import gc
+import itertools
 import json
 import multiprocessing
 import os
 import shutil
-from json.encoder import encode_basestring
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict
+from json.encoder import encode_basestring
 from pathlib import Path
 from typing import IO
 
+from careplug.clock import parse_iso
+from careplug_sim.decode import ReadingDecoder
 from careplug_sim.formats import NATIVE_PREFIX, iso_utc
 from careplug_sim.generator import Message, RenderReading, Simulation
 from careplug_sim.scenario import Plan
@@ -49,7 +52,9 @@ def message_line(msg: Message, stamp: str | None = None) -> str:
     )
 
 
-def _native_line(device: str, t: int, t_dev: int, tz: str, watts: float, wh: float) -> str:
+def _native_line(  # noqa: PLR0917 - a RenderReading, called once per message
+    device: str, t: int, t_dev: int, tz: str, watts: float, wh: float
+) -> str:
     # exactly message_line() of formats.native_reading(), in one step: ids need no escaping
     return (
         f'{{"time": "{iso_utc(t)}", "topic": "{NATIVE_PREFIX}/{device}/reading", '
@@ -217,7 +222,7 @@ def _ranges(start: int, end: int, pieces: int) -> list[tuple[int, int]]:
         if bounds[-1] < cut < end:
             bounds.append(cut)
     bounds.append(end)
-    return list(zip(bounds, bounds[1:], strict=False))
+    return list(itertools.pairwise(bounds))
 
 
 def record(plan: Plan, out_dir: Path, readings_csv: bool = False, workers: int = 1) -> int:
@@ -272,8 +277,6 @@ def record(plan: Plan, out_dir: Path, readings_csv: bool = False, workers: int =
 
 def read_traffic(path: Path) -> Iterator[tuple[float, str, bytes, int, bool]]:
     """Messages of a ``traffic.jsonl`` file: (epoch seconds, topic, payload, qos, retain)."""
-    from careplug.clock import parse_iso
-
     with path.open(encoding="utf-8") as f:
         for line in f:
             if not line.strip():
@@ -299,8 +302,6 @@ def export_csv(traffic: Path, out: Path, registry: Path | None = None) -> int:
     comes from the ``households.toml`` next to the traffic file (or ``registry``). Malformed
     payloads and availability messages are left out. Returns the number of rows.
     """
-    from careplug_sim.decode import ReadingDecoder
-
     reg = registry or traffic.with_name("households.toml")
     decoder = ReadingDecoder.from_registry(reg if reg.exists() else None)
     rows = 0

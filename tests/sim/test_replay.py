@@ -10,6 +10,7 @@ from pathlib import Path
 
 import paho.mqtt.client as mqtt
 import pytest
+from paho.mqtt.enums import CallbackAPIVersion
 
 from careplug.clock import monotonic, parse_iso
 from careplug_sim.cli import main
@@ -108,12 +109,12 @@ def test_record_then_replay_through_mosquitto(tmp_path: Path, mosquitto: int) ->
     done = threading.Event()
     subscribed = threading.Event()
 
-    sub = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="test-sub")
+    sub = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="test-sub")
     sub.on_connect = lambda c, u, f, rc, p: c.subscribe("#", qos=1)
     sub.on_subscribe = lambda c, u, mid, rc, p: subscribed.set()
 
     def on_message(c: mqtt.Client, u: object, msg: mqtt.MQTTMessage) -> None:
-        got.append((msg.topic, msg.payload))
+        got.append((msg.topic, bytes(msg.payload)))
         if msg.topic == CLOCK_TOPIC and json.loads(msg.payload)["time"] == "END":
             done.set()
 
