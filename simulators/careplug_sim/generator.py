@@ -240,12 +240,71 @@ class PlugSim:
 
     # -- output --------------------------------------------------------------------------
 
+    def _emit_simple(self, end: int, sim: Simulation) -> None:
+        # the common plug: periodic reports only, never silent; state kept in locals
+        pending = sim.pending
+        table = self.table
+        base = self.base_c
+        segs = self.segments
+        device = self.spec.device
+        skew = self.spec.skew_s
+        tz = self.tz
+        off_noise = self.off_noise
+        off_jitter = self.off_jitter
+        phase, period, jitter, span = self.phase, self.period, self.jitter, self.jitter_span
+        render = None if sim.faulty else self.render
+        encode = self.encode
+        t = self.next_report
+        k = self.k
+        acc_c = self.acc_c
+        acc_t = self.acc_t
+        while t < end:
+            k += 1
+            following = phase + k * period + int(table[(k * 7 + off_jitter) % TABLE_SIZE] * span)
+            following -= jitter
+            i = self.seg_i
+            if i >= len(segs) or segs[i][0] >= t:
+                acc_c += base * (t - acc_t)
+                acc_t = t
+                centi = base
+            else:
+                self.acc_c, self.acc_t = acc_c, acc_t
+                centi = self._advance(t)
+                acc_c, acc_t = self.acc_c, self.acc_t
+            u = table[(t + off_noise) % TABLE_SIZE]
+            if centi > base:
+                watts = centi * (0.01 + (u - 0.5) * 0.0006)
+            else:
+                watts = centi * (0.007 + u * 0.006)
+            bucket = pending.get(t)
+            if bucket is None:
+                bucket = pending[t] = []
+            if render is not None:
+                bucket.append(render(device, t, t + skew, tz, watts, acc_c / 360_000))
+            else:
+                msgs = encode(device, t + skew, tz, watts, acc_c / 360_000)
+                if sim.faulty:
+                    msgs = sim.inject(t, device, msgs, (t + self.off_fault) % TABLE_SIZE)
+                    bucket = pending.get(t)
+                    if bucket is None:
+                        bucket = pending[t] = []
+                for topic, payload, retain in msgs:
+                    bucket.append((t, topic, payload, retain))
+            t = following
+        self.next_report = t
+        self.k = k
+        self.acc_c = acc_c
+        self.acc_t = acc_t
+
     def emit(self, until: int, sim: Simulation) -> None:
         """Every message this plug sends before ``until``.
 
         The hot path of recording: between appliance switchings energy grows linearly, so most
         reports are handled inline without :meth:`_advance`.
         """
+        if not self.spec.report_on_change and not self.windows:
+            self._emit_simple(min(until, self.end), sim)
+            return
         spec = self.spec
         device = spec.device
         skew = spec.skew_s

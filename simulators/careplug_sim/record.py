@@ -23,7 +23,7 @@ from typing import IO
 
 from careplug.clock import parse_iso
 from careplug_sim.decode import ReadingDecoder
-from careplug_sim.formats import NATIVE_PREFIX, iso_utc
+from careplug_sim.formats import _ISO, NATIVE_PREFIX, iso_utc
 from careplug_sim.generator import Message, RenderReading, Simulation
 from careplug_sim.scenario import Plan
 
@@ -56,9 +56,11 @@ def _native_line(  # noqa: PLR0917 - a RenderReading, called once per message
     device: str, t: int, t_dev: int, tz: str, watts: float, wh: float
 ) -> str:
     # exactly message_line() of formats.native_reading(), in one step: ids need no escaping
+    when = _ISO.get(t) or iso_utc(t)
+    stamp = when if t_dev == t else iso_utc(t_dev)
     return (
-        f'{{"time": "{iso_utc(t)}", "topic": "{NATIVE_PREFIX}/{device}/reading", '
-        f'"payload": "{{\\"device\\": \\"{device}\\", \\"time\\": \\"{iso_utc(t_dev)}\\", '
+        f'{{"time": "{when}", "topic": "{NATIVE_PREFIX}/{device}/reading", '
+        f'"payload": "{{\\"device\\": \\"{device}\\", \\"time\\": \\"{stamp}\\", '
         f'\\"power_w\\": {watts:.1f}, \\"energy_wh\\": {wh:.3f}}}", "qos": 1, "retain": false}}\n'
     )
 
