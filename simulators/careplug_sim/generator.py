@@ -263,10 +263,16 @@ class PlugSim:
             following = phase + k * period + int(table[(k * 7 + off_jitter) % TABLE_SIZE] * span)
             following -= jitter
             i = self.seg_i
-            if i >= len(segs) or segs[i][0] >= t:
+            seg = segs[i] if i < len(segs) else None
+            if seg is None or seg[0] >= t:
                 acc_c += base * (t - acc_t)
                 acc_t = t
                 centi = base
+            elif seg[0] <= acc_t and seg[1] > t:
+                # still inside the segment running at the last report
+                centi = seg[2]
+                acc_c += centi * (t - acc_t)
+                acc_t = t
             else:
                 self.acc_c, self.acc_t = acc_c, acc_t
                 centi = self._advance(t)
