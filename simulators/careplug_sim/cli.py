@@ -125,24 +125,30 @@ def live_events(sim: Simulation, chunk_s: int = 60) -> Iterator[Event]:
 
 def _publish(events: Iterator[Event], args: argparse.Namespace) -> int:
     stop = threading.Event()
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    for sig in previous:
+        signal.signal(sig, lambda *_: stop.set())
     speed = math.inf if args.speed <= 0 else args.speed
-    with PahoPublisher(args.host, args.port) as pub:
-        stats = replay(
-            events,
-            pub.publish,
-            speed,
-            time.sleep,
-            monotonic,
-            clock_interval=args.clock_interval,
-            stop=stop,
-        )
+    try:
+        with PahoPublisher(args.host, args.port) as pub:
+            stats = replay(
+                events,
+                pub.publish,
+                speed,
+                time.sleep,
+                monotonic,
+                clock_interval=args.clock_interval,
+                stop=stop,
+            )
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     log.info(
         "replay_finished",
         messages=stats.messages,
         clock_ticks=stats.clock_ticks,
         max_lag_s=round(stats.max_lag_s, 3),
+        stopped=stop.is_set(),
     )
     return 0
 

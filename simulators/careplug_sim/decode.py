@@ -10,6 +10,7 @@ import json
 import tomllib
 from pathlib import Path
 
+from careplug.clock import parse_iso
 from careplug_sim.formats import NATIVE_PREFIX, Z2M_BASE, iso_utc
 
 Row = tuple[str, str, str, str, str]
@@ -71,8 +72,6 @@ class ReadingDecoder:
             if topic.startswith(NATIVE_PREFIX + "/") and parts[-1] == "reading":
                 obj = json.loads(text)
                 device = topic[len(NATIVE_PREFIX) + 1 : -len("/reading")]
-                from careplug.clock import parse_iso
-
                 when = parse_iso(obj["time"]) if isinstance(obj.get("time"), str) else at
                 power, energy = _num(obj.get("power_w")), _num(obj.get("energy_wh"))
                 if power is None and energy is None:

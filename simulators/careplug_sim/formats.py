@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -33,10 +34,18 @@ def _day(day_index: int) -> str:
     return text
 
 
+_ISO: dict[int, str] = {}
+
+
 def iso_utc(t: int) -> str:
     """``YYYY-MM-DDTHH:MM:SSZ`` for integer epoch seconds (cached, the hot path)."""
-    day, sec = divmod(t, 86400)
-    return f"{_DAYS.get(day) or _day(day)}T{_HMS[sec]}Z"
+    text = _ISO.get(t)
+    if text is None:
+        if len(_ISO) > 200_000:
+            _ISO.clear()
+        day, sec = divmod(t, 86400)
+        text = _ISO[t] = f"{_DAYS.get(day) or _day(day)}T{_HMS[sec]}Z"
+    return text
 
 
 def iso_local(t: int, tz: str) -> str:
@@ -197,24 +206,16 @@ ReadingEncoder = Callable[[str, int, str, float, float], list[Out]]
 StatusEncoder = Callable[[str, bool], list[Out]]
 
 
+@dataclass(frozen=True, slots=True)
 class Family:
     """A firmware family: device-id prefix, encoders, and firmware habits."""
 
-    def __init__(
-        self,
-        name: str,
-        id_prefix: str,
-        reading: ReadingEncoder,
-        status: StatusEncoder,
-        report_on_change: bool,
-        counter_survives_power_loss: bool,
-    ) -> None:
-        self.name = name
-        self.id_prefix = id_prefix
-        self.reading = reading
-        self.status = status
-        self.report_on_change = report_on_change
-        self.counter_survives_power_loss = counter_survives_power_loss
+    name: str
+    id_prefix: str
+    reading: ReadingEncoder
+    status: StatusEncoder
+    report_on_change: bool
+    counter_survives_power_loss: bool
 
 
 FAMILIES: dict[str, Family] = {

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import base64
 import random
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import cast
 from zoneinfo import ZoneInfo
 
 from careplug_sim.appliances import fridge_cycle
@@ -22,6 +23,12 @@ from careplug_sim.scenario import HouseholdSpec, Plan, PlugSpec
 
 Message = tuple[int, str, str | bytes, bool]
 """A message on the wire: publish time (epoch s), topic, payload, retain. QoS is always 1."""
+
+RenderReading = Callable[[str, int, int, str, float, float], str]
+"""render(device, publish time, device time, tz, watts, wh) -> the message's finished line(s)."""
+
+LineRenderer = Callable[[str], RenderReading | None]
+"""The reading renderer of a firmware family, if it has a fast one."""
 
 FOREVER = 2**62
 LWT_DELAY_S = 90
@@ -46,24 +53,21 @@ class Window:
     power_lost: bool
 
 
-_MASK = (1 << 64) - 1
+TABLE_SIZE = 65521
+"""A prime: per-report randomness is read from a table of this many uniforms."""
 
 
-def mix(salt: int, n: int) -> int:
-    """A 64-bit hash of ``(salt, n)`` (splitmix64 finaliser).
+def uniform_table(seed: int) -> list[float]:
+    """The scenario's table of uniforms in [0, 1).
 
-    Per-report randomness comes from a hash of the plug and the time instead of a sequential
-    generator, so the state at any instant can be computed without replaying every report
-    before it: that lets ``record`` split a month into time ranges run in parallel and still
-    write the very bytes a single process would.
+    Per-report randomness (jitter, noise, message faults) is looked up at an index made of the
+    plug's offset and the report's time instead of drawn from a sequential generator, so the
+    state at any instant can be computed without replaying every report before it: ``record``
+    can split a month into time ranges run in parallel and still write the very bytes one
+    process would. A lookup is also much cheaper than a draw.
     """
-    x = (salt + n * 0x9E3779B97F4A7C15) & _MASK
-    x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & _MASK
-    x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & _MASK
-    return x ^ (x >> 31)
-
-
-_U24 = 1.0 / (1 << 24)
+    rng = random.Random(seed * 7919 + 3)
+    return [rng.random() for _ in range(TABLE_SIZE)]
 
 
 class PlugSim:
@@ -74,7 +78,7 @@ class PlugSim:
     """
 
     def __init__(
-        self, spec: PlugSpec, seed: int, start: int, end: int, tz: str, jitter: int = 0
+        self, spec: PlugSpec, seed: int, start: int, end: int, *, tz: str, jitter: int = 0
     ) -> None:
         self.spec = spec
         self.rng = random.Random(seed)
@@ -98,7 +102,11 @@ class PlugSim:
         self.period = spec.report_period
         self.jitter = jitter
         self.jitter_span = 2 * jitter + 1
-        self.salt = self.rng.getrandbits(64)
+        self.off_noise = self.rng.randrange(TABLE_SIZE)
+        self.off_jitter = self.rng.randrange(TABLE_SIZE)
+        self.off_fault = self.rng.randrange(TABLE_SIZE)
+        self.table: list[float] = []
+        self.render: RenderReading | None = None
         self.phase = start + self.rng.randrange(spec.report_period)
         self.k = 0
         self.next_report = self.phase
@@ -111,8 +119,8 @@ class PlugSim:
         """When report number ``k`` goes out: nominal time plus jitter."""
         if k == 0:
             return self.phase
-        jit = mix(self.salt, k) % self.jitter_span - self.jitter
-        return self.phase + k * self.period + jit
+        u = self.table[(k * 7 + self.off_jitter) % TABLE_SIZE]
+        return self.phase + k * self.period + int(u * self.jitter_span) - self.jitter
 
     # -- schedule ------------------------------------------------------------------------
 
@@ -127,7 +135,8 @@ class PlugSim:
 
     def extend(self, segments: list[Segment]) -> None:
         """Append segments (sorted, after those already known), dropping unpowered spans."""
-        for s, e, w in segments:
+        for seg in segments:
+            s, e, w = seg
             for win in self.windows:
                 if win.power_lost and s < win.end and win.start < e:
                     if s >= win.start:
@@ -193,10 +202,7 @@ class PlugSim:
         return watts
 
     def _silent(self, t: int) -> bool:
-        for win in self.windows:
-            if win.start <= t < win.end:
-                return True
-        return False
+        return any(win.start <= t < win.end for win in self.windows)
 
     def _next_change(self) -> int:
         # boundaries of segments: 2*i is a start, 2*i+1 an end
@@ -234,45 +240,146 @@ class PlugSim:
 
     # -- output --------------------------------------------------------------------------
 
+    def _emit_simple(self, end: int, sim: Simulation) -> None:
+        # the common plug: periodic reports only, never silent; state kept in locals
+        pending = sim.pending
+        table = self.table
+        base = self.base_c
+        segs = self.segments
+        device = self.spec.device
+        skew = self.spec.skew_s
+        tz = self.tz
+        off_noise = self.off_noise
+        off_jitter = self.off_jitter
+        phase, period, jitter, span = self.phase, self.period, self.jitter, self.jitter_span
+        render = None if sim.faulty else self.render
+        encode = self.encode
+        t = self.next_report
+        k = self.k
+        acc_c = self.acc_c
+        acc_t = self.acc_t
+        while t < end:
+            k += 1
+            following = phase + k * period + int(table[(k * 7 + off_jitter) % TABLE_SIZE] * span)
+            following -= jitter
+            i = self.seg_i
+            seg = segs[i] if i < len(segs) else None
+            if seg is None or seg[0] >= t:
+                acc_c += base * (t - acc_t)
+                acc_t = t
+                centi = base
+            elif seg[0] <= acc_t and seg[1] > t:
+                # still inside the segment running at the last report
+                centi = seg[2]
+                acc_c += centi * (t - acc_t)
+                acc_t = t
+            else:
+                self.acc_c, self.acc_t = acc_c, acc_t
+                centi = self._advance(t)
+                acc_c, acc_t = self.acc_c, self.acc_t
+            u = table[(t + off_noise) % TABLE_SIZE]
+            if centi > base:
+                watts = centi * (0.01 + (u - 0.5) * 0.0006)
+            else:
+                watts = centi * (0.007 + u * 0.006)
+            bucket = pending.get(t)
+            if bucket is None:
+                bucket = pending[t] = []
+            if render is not None:
+                bucket.append(render(device, t, t + skew, tz, watts, acc_c / 360_000))
+            else:
+                msgs = encode(device, t + skew, tz, watts, acc_c / 360_000)
+                if sim.faulty:
+                    msgs = sim.inject(t, device, msgs, (t + self.off_fault) % TABLE_SIZE)
+                    bucket = pending.get(t)
+                    if bucket is None:
+                        bucket = pending[t] = []
+                for topic, payload, retain in msgs:
+                    bucket.append((t, topic, payload, retain))
+            t = following
+        self.next_report = t
+        self.k = k
+        self.acc_c = acc_c
+        self.acc_t = acc_t
+
     def emit(self, until: int, sim: Simulation) -> None:
-        """Every message this plug sends before ``until``."""
+        """Every message this plug sends before ``until``.
+
+        The hot path of recording: between appliance switchings energy grows linearly, so most
+        reports are handled inline without :meth:`_advance`.
+        """
+        if not self.spec.report_on_change and not self.windows:
+            self._emit_simple(min(until, self.end), sim)
+            return
         spec = self.spec
         device = spec.device
         skew = spec.skew_s
         roc = spec.report_on_change
         pending = sim.pending
-        salt = self.salt
         base = self.base_c
+        table = self.table
+        off_noise = self.off_noise
+        off_fault = self.off_fault
+        phase = self.phase
+        period = self.period
+        off_jitter = self.off_jitter
+        jitter = self.jitter
+        span = self.jitter_span
         encode = self.encode
         tz = self.tz
+        segs = self.segments
+        faulty = sim.faulty
+        render = None if faulty else self.render
+        simple = not roc and not self.windows
         end = min(until, self.end)
         while True:
-            t_rep = self.next_report
-            t_chg = self._next_change() if roc else FOREVER
-            t_win = self.win_events[0][0] if self.win_events else FOREVER
-            t = min(t_rep, t_chg, t_win)
+            t = self.next_report
+            if not simple:
+                t_chg = self._next_change() if roc else FOREVER
+                t_win = self.win_events[0][0] if self.win_events else FOREVER
+                if t_win <= t and t_win <= t_chg:
+                    if t_win >= end:
+                        return
+                    self._window_event(sim)
+                    continue
+                if t_chg < t:
+                    t = t_chg
+                    self.change_i += 1
+                    is_report = False
+                else:
+                    is_report = True
+            else:
+                is_report = True
             if t >= end:
                 return
-            if t == t_win:
-                self._window_event(sim)
-                continue
-            if t == t_rep:
-                self.k += 1
-                self.next_report = self.report_time(self.k)
+            if is_report:
+                k = self.k = self.k + 1
+                u = table[(k * 7 + off_jitter) % TABLE_SIZE]
+                self.next_report = phase + k * period + int(u * span) - jitter
+            i = self.seg_i
+            if simple and (i >= len(segs) or segs[i][0] >= t):
+                # standing by since the last report: no switching in between
+                self.acc_c += base * (t - self.acc_t)
+                self.acc_t = t
+                centi = base
             else:
-                self.change_i += 1
-            centi = self._advance(t)
-            if self.windows and self._silent(t):
-                continue
-            h = mix(salt, t)
-            u = (h & 0xFFFFFF) * _U24
+                centi = self._advance(t)
+                if self.windows and self._silent(t):
+                    continue
+            u = table[(t + off_noise) % TABLE_SIZE]
             if centi > base:
                 watts = centi * (0.01 + (u - 0.5) * 0.0006)
             else:
                 watts = centi * (0.007 + u * 0.006)
+            if render is not None:
+                bucket = pending.get(t)
+                if bucket is None:
+                    bucket = pending[t] = []
+                bucket.append(render(device, t, t + skew, tz, watts, self.acc_c / 360_000))
+                continue
             msgs = encode(device, t + skew, tz, watts, self.acc_c / 360_000)
-            if sim.faulty:
-                msgs = sim.inject(t, device, msgs, h >> 24)
+            if faulty:
+                msgs = sim.inject(t, device, msgs, (t + off_fault) % TABLE_SIZE)
             bucket = pending.get(t)
             if bucket is None:
                 bucket = pending[t] = []
@@ -298,8 +405,8 @@ class HouseholdSim:
                 seed * 31 + n + 1,
                 sim.start,
                 sim.end,
-                spec.timezone,
-                int(sim.plan.config.jitter),
+                tz=spec.timezone,
+                jitter=int(sim.plan.config.jitter),
             )
             for f in sim.plan.plug_faults:
                 if f.plug == p.device:
@@ -314,7 +421,8 @@ class HouseholdSim:
     def _filter(self, kind: str, segs: list[Segment]) -> list[Segment]:
         out: list[Segment] = []
         inc = self.incident
-        for s, e, w in segs:
+        for seg in segs:
+            s, e, w = seg
             if any(a <= s < b for a, b in self.away):
                 continue
             for a, _ in self.away:
@@ -349,11 +457,15 @@ class HouseholdSim:
             for kind, segs in sched.items():
                 self.plugs[kind].extend(self._filter(kind, segs))
             inc = self.incident
-            if inc is not None and inc.left_on and not self.left_on_done:
-                if inc.start < self.next_midnight + 86400:
-                    self.left_on_done = True
-                    on_w = self.appliances[inc.left_on].on_w
-                    self.plugs[inc.left_on].extend([(inc.start - 60, FOREVER, on_w)])
+            if (
+                inc is not None
+                and inc.left_on
+                and not self.left_on_done
+                and inc.start < self.next_midnight + 86400
+            ):
+                self.left_on_done = True
+                on_w = self.appliances[inc.left_on].on_w
+                self.plugs[inc.left_on].extend([(inc.start - 60, FOREVER, on_w)])
         fridge = self.plugs.get("fridge")
         if fridge is not None:
             fridge.fill_fridge(until + 7200)
@@ -362,12 +474,13 @@ class HouseholdSim:
 class Simulation:
     """The whole scenario as a lazy stream of :data:`Message` chunks in publish-time order."""
 
-    def __init__(self, plan: Plan) -> None:
+    def __init__(self, plan: Plan, render: LineRenderer | None = None) -> None:
         self.plan = plan
+        self.render = render
         cfg = plan.config
         self.start = cfg.start_epoch
         self.end = cfg.end_epoch
-        self.pending: dict[int, list[Message]] = {}
+        self.pending: dict[int, list[Message | str]] = {}
         self.done = self.start
         self.faulty = bool(cfg.duplicate_rate or cfg.late_rate or cfg.malformed_rate)
         self.dup_p = cfg.duplicate_rate
@@ -375,9 +488,15 @@ class Simulation:
         self.bad_p = self.late_p + cfg.malformed_rate
         self.injected: list[dict[str, object]] = []
         self.keep_from = self.start
+        self.table = uniform_table(cfg.seed)
         self.households = [
             HouseholdSim(h, self, cfg.seed * 1_000_003 + h.number) for h in plan.households
         ]
+        for h in self.households:
+            for plug in h.plugs.values():
+                plug.table = self.table
+                if render is not None:
+                    plug.render = render(plug.spec.family)
         for h in self.households:
             for plug in h.plugs.values():
                 self.put(self.start, plug.status(plug.spec.device, True))
@@ -392,27 +511,27 @@ class Simulation:
         for topic, payload, retain in msgs:
             bucket.append((t, topic, payload, retain))
 
-    def inject(self, t: int, device: str, msgs: list[Out], bits: int) -> list[Out]:
+    def inject(self, t: int, device: str, msgs: list[Out], index: int) -> list[Out]:
         """Apply duplicate, late and malformed faults to one reading's messages.
 
-        ``bits`` are 40 random bits of this reading (a hash, see :func:`mix`).
+        ``index`` is where this reading's randomness starts in the uniform table.
         """
+        table = self.table
         keep: list[Out] = []
         for n, msg in enumerate(msgs):
-            h = mix(bits, n)
-            x = (h & 0xFFFFFF) * _U24
+            x = table[(index + 2 * n) % TABLE_SIZE]
             if x >= self.bad_p:
                 keep.append(msg)
                 continue
-            topic, payload, retain = msg
-            r = h >> 24
+            topic, _payload, retain = msg
+            r = int(table[(index + 2 * n + 1) % TABLE_SIZE] * 1e6)
             if x < self.dup_p:
-                later = t + r % 4
+                later = min(t + r % 4, self.end - 1)
                 keep.append(msg)
                 self.put(later, [msg])
                 kind = "duplicate"
             elif x < self.late_p:
-                later = t + 30 + r % 571
+                later = max(t, min(t + 30 + r % 571, self.end - 1))
                 self.put(later, [msg])
                 kind = "late"
             else:
@@ -431,19 +550,24 @@ class Simulation:
                 )
         return keep
 
-    def chunk(self, until: int) -> list[Message]:
-        """Every message published in ``[done, until)``, in order; ``until`` is clamped."""
+    def _chunk(self, until: int, since: int) -> list[Message | str]:
         until = min(until, self.end)
         for h in self.households:
             h.prepare(until)
             for plug in h.plugs.values():
                 plug.emit(until, self)
         ready = sorted(t for t in self.pending if t < until)
-        out: list[Message] = []
+        out: list[Message | str] = []
         for t in ready:
-            out.extend(self.pending.pop(t))
+            items = self.pending.pop(t)
+            if t >= since:
+                out.extend(items)
         self.done = until
         return out
+
+    def chunk(self, until: int) -> list[Message]:
+        """Every message published in ``[done, until)``, in order; ``until`` is clamped."""
+        return cast(list[Message], self._chunk(until, self.start))
 
     def fast_forward(self, t: int) -> None:
         """Jump to ``t`` (a chunk boundary) without producing the messages before it."""
@@ -454,16 +578,9 @@ class Simulation:
         self.pending = {k: v for k, v in self.pending.items() if k >= t}
         self.done = t
 
-    def chunks(
-        self, size: int = 3600, start: int | None = None, end: int | None = None
-    ) -> Iterator[list[Message]]:
-        """Successive chunks of ``size`` seconds of event time from ``start`` to ``end``.
-
-        Chunks are aligned to multiples of ``size``. Starting later than the scenario's start
-        warms up over one chunk first (late messages from before ``start`` arrive after it), and
-        only messages published at or after ``start`` come out: a run split into ranges gives the
-        same messages as a run in one piece.
-        """
+    def _chunks(
+        self, size: int, start: int | None, end: int | None
+    ) -> Iterator[list[Message | str]]:
         first = self.start if start is None else start
         stop = self.end if end is None else min(end, self.end)
         t = self.start
@@ -475,10 +592,28 @@ class Simulation:
             self.keep_from = first
         while t < stop:
             t = min(stop, (t // size + 1) * size)
-            part = self.chunk(t)
-            if part and part[0][0] < first:
-                part = [m for m in part if m[0] >= first]
-            yield part
+            yield self._chunk(t, first)
+
+    def chunks(
+        self, size: int = 3600, start: int | None = None, end: int | None = None
+    ) -> Iterator[list[Message]]:
+        """Successive chunks of ``size`` seconds of event time from ``start`` to ``end``.
+
+        Chunks are aligned to multiples of ``size``. Starting later than the scenario's start
+        warms up over one chunk first (late messages from before ``start`` arrive after it), and
+        only messages published at or after ``start`` come out: a run split into ranges gives the
+        same messages as a run in one piece.
+        """
+        if self.render is not None:
+            raise ValueError("a rendering simulation yields line_chunks()")
+        for part in self._chunks(size, start, end):
+            yield cast(list[Message], part)
+
+    def line_chunks(
+        self, size: int = 3600, start: int | None = None, end: int | None = None
+    ) -> Iterator[list[Message | str]]:
+        """Like :meth:`chunks`, but plain readings come pre-rendered by ``render`` as lines."""
+        yield from self._chunks(size, start, end)
 
     def messages(self, size: int = 3600) -> Iterator[Message]:
         """Every message of the scenario, in publish-time order."""

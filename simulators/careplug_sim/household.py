@@ -159,7 +159,8 @@ def day_schedule(
     for kind, items in segs.items():
         items.sort()
         merged: list[Segment] = []
-        for seg in items:
+        for item in items:
+            seg = item
             if merged and seg[0] < merged[-1][1]:
                 seg = (merged[-1][1], max(merged[-1][1], seg[1]), seg[2])
                 if seg[1] <= seg[0]:

@@ -9,49 +9,94 @@ from __future__ import annotations
 
 import base64
 import csv
+import gc
+import itertools
 import json
 import multiprocessing
+import os
 import shutil
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict
 from json.encoder import encode_basestring
 from pathlib import Path
 from typing import IO
 
-from careplug_sim.formats import iso_utc
-from careplug_sim.generator import Message, Simulation
+from careplug.clock import parse_iso
+from careplug_sim.decode import ReadingDecoder
+from careplug_sim.formats import _ISO, NATIVE_PREFIX, iso_utc
+from careplug_sim.generator import Message, RenderReading, Simulation
 from careplug_sim.scenario import Plan
 
 _dumps = json.JSONEncoder(ensure_ascii=False).encode
 _quote = encode_basestring
 
 
-def message_line(msg: Message) -> str:
-    """One ``traffic.jsonl`` line (with its newline)."""
+def message_line(msg: Message, stamp: str | None = None) -> str:
+    """One ``traffic.jsonl`` line (with its newline); ``stamp`` is ``iso_utc(msg[0])`` if known."""
     t, topic, payload, retain = msg
+    when = stamp or iso_utc(t)
     if isinstance(payload, bytes):
         try:
             text = payload.decode("utf-8")
         except UnicodeDecodeError:
             b64 = base64.b64encode(payload).decode("ascii")
             return (
-                f'{{"time": "{iso_utc(t)}", "topic": {_dumps(topic)}, "payload_b64": "{b64}", '
+                f'{{"time": "{when}", "topic": {_dumps(topic)}, "payload_b64": "{b64}", '
                 f'"qos": 1, "retain": {"true" if retain else "false"}}}\n'
             )
         payload = text
     # topics are built from safe ids; only the payload needs JSON escaping
     return (
-        f'{{"time": "{iso_utc(t)}", "topic": "{topic}", "payload": {_quote(payload)}, '
+        f'{{"time": "{when}", "topic": "{topic}", "payload": {_quote(payload)}, '
         f'"qos": 1, "retain": {"true" if retain else "false"}}}\n'
     )
+
+
+def _native_line(device: str, t: int, t_dev: int, tz: str, watts: float, wh: float) -> str:
+    # exactly message_line() of formats.native_reading(), in one step: ids need no escaping
+    when = _ISO.get(t) or iso_utc(t)
+    stamp = when if t_dev == t else iso_utc(t_dev)
+    return (
+        f'{{"time": "{when}", "topic": "{NATIVE_PREFIX}/{device}/reading", '
+        f'"payload": "{{\\"device\\": \\"{device}\\", \\"time\\": \\"{stamp}\\", '
+        f'\\"power_w\\": {watts:.1f}, \\"energy_wh\\": {wh:.3f}}}", "qos": 1, "retain": false}}\n'
+    )
+
+
+def line_renderer(family: str) -> RenderReading | None:
+    """The fast line renderer of a family's readings (native only so far)."""
+    return _native_line if family == "native" else None
+
+
+def _lines(part: Sequence[Message | str]) -> str:
+    # one ISO string per distinct second: messages are sorted, many share a second
+    out: list[str] = []
+    last_t = -1
+    stamp = ""
+    quote = _quote
+    for msg in part:
+        if isinstance(msg, str):
+            out.append(msg)
+            continue
+        t, topic, payload, retain = msg
+        if t != last_t:
+            last_t = t
+            stamp = iso_utc(t)
+        if isinstance(payload, str) and not retain:
+            out.append(
+                f'{{"time": "{stamp}", "topic": "{topic}", "payload": {quote(payload)}, '
+                '"qos": 1, "retain": false}\n'
+            )
+        else:
+            out.append(message_line(msg, stamp))
+    return "".join(out)
 
 
 def write_traffic(sim: Simulation, out: IO[str], chunk_s: int = 3600) -> int:
     """Write every message as JSON lines; the number written."""
     count = 0
-    line = message_line
     for part in sim.chunks(chunk_s):
-        out.write("".join([line(m) for m in part]))
+        out.write(_lines(part))
         count += len(part)
     return count
 
@@ -137,14 +182,35 @@ def _record_range(
     plan: Plan, start: int, end: int, path: Path
 ) -> tuple[int, list[dict[str, object]]]:
     """Write the messages published in ``[start, end)`` to ``path``; count and injected faults."""
-    sim = Simulation(plan)
-    count = 0
-    line = message_line
-    with path.open("w", encoding="utf-8", newline="\n") as f:
-        for part in sim.chunks(CHUNK_S, start=start, end=end):
-            f.write("".join([line(m) for m in part]))
-            count += len(part)
+    # the generator allocates many small tuples and no cycles: the cyclic GC only costs time
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        sim = Simulation(plan, render=line_renderer)
+        count = 0
+        with path.open("w", encoding="utf-8", newline="\n") as f:
+            for part in sim.line_chunks(CHUNK_S, start=start, end=end):
+                f.write(_lines(part))
+                count += len(part)
+    finally:
+        if gc_was_enabled:
+            gc.enable()
     return count, sim.injected
+
+
+def _append(src: Path, out: IO[bytes]) -> None:
+    """Append a file in the kernel where possible (the parts are gigabytes)."""
+    with src.open("rb") as f:
+        remaining = os.fstat(f.fileno()).st_size
+        try:
+            while remaining > 0:
+                copied = os.copy_file_range(f.fileno(), out.fileno(), remaining)
+                if copied == 0:
+                    break
+                remaining -= copied
+        except OSError:
+            f.seek(os.fstat(f.fileno()).st_size - remaining)
+            shutil.copyfileobj(f, out, 16 * 1024 * 1024)
 
 
 def _ranges(start: int, end: int, pieces: int) -> list[tuple[int, int]]:
@@ -156,7 +222,7 @@ def _ranges(start: int, end: int, pieces: int) -> list[tuple[int, int]]:
         if bounds[-1] < cut < end:
             bounds.append(cut)
     bounds.append(end)
-    return list(zip(bounds, bounds[1:], strict=False))
+    return list(itertools.pairwise(bounds))
 
 
 def record(plan: Plan, out_dir: Path, readings_csv: bool = False, workers: int = 1) -> int:
@@ -178,10 +244,11 @@ def record(plan: Plan, out_dir: Path, readings_csv: bool = False, workers: int =
                 _record_range,
                 [(plan, a, b, part) for (a, b), part in zip(ranges, parts, strict=True)],
             )
-    with (out_dir / "traffic.jsonl").open("wb") as out:
-        for part in parts:
-            with part.open("rb") as f:
-                shutil.copyfileobj(f, out, 16 * 1024 * 1024)
+    traffic = out_dir / "traffic.jsonl"
+    parts[0].replace(traffic)
+    with traffic.open("ab") as out:
+        for part in parts[1:]:
+            _append(part, out)
             part.unlink()
     count = sum(n for n, _ in results)
     injected = [ev for _, found in results for ev in found]
@@ -210,8 +277,6 @@ def record(plan: Plan, out_dir: Path, readings_csv: bool = False, workers: int =
 
 def read_traffic(path: Path) -> Iterator[tuple[float, str, bytes, int, bool]]:
     """Messages of a ``traffic.jsonl`` file: (epoch seconds, topic, payload, qos, retain)."""
-    from careplug.clock import parse_iso
-
     with path.open(encoding="utf-8") as f:
         for line in f:
             if not line.strip():
@@ -237,8 +302,6 @@ def export_csv(traffic: Path, out: Path, registry: Path | None = None) -> int:
     comes from the ``households.toml`` next to the traffic file (or ``registry``). Malformed
     payloads and availability messages are left out. Returns the number of rows.
     """
-    from careplug_sim.decode import ReadingDecoder
-
     reg = registry or traffic.with_name("households.toml")
     decoder = ReadingDecoder.from_registry(reg if reg.exists() else None)
     rows = 0

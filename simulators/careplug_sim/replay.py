@@ -16,6 +16,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+
 from careplug_sim.formats import iso_utc
 
 CLOCK_TOPIC = "careplug/clock"
@@ -51,6 +54,7 @@ def replay(
     speed: float,
     sleep: Callable[[float], None],
     now: Callable[[], float],
+    *,
     clock_interval: float = 10.0,
     clock_topic: str | None = CLOCK_TOPIC,
     origin: float | None = None,
@@ -114,13 +118,8 @@ class PahoPublisher:
     """One paho-mqtt 2.x client publishing with QoS 1 in order; waits for acks on close."""
 
     def __init__(self, host: str, port: int, client_id: str = "careplug-sim") -> None:
-        import paho.mqtt.client as mqtt
-
-        self._mqtt = mqtt
         self.client = mqtt.Client(
-            mqtt.CallbackAPIVersion.VERSION2,  # type: ignore[attr-defined]
-            client_id=client_id,
-            protocol=mqtt.MQTTv311,
+            CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv311
         )
         # QoS 1 in order needs a deep in-flight window and an unbounded queue
         self.client.max_inflight_messages_set(1000)

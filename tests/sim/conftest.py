@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from careplug.clock import monotonic
+
 MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
 
 
@@ -37,8 +39,8 @@ def mosquitto(tmp_path: Path) -> Iterator[int]:
         encoding="utf-8",
     )
     proc = subprocess.Popen([MOSQUITTO, "-c", str(conf)], stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
+    deadline = monotonic() + 10
+    while monotonic() < deadline:
         try:
             socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
             break

@@ -131,3 +131,18 @@ def test_parallel_record_writes_the_same_bytes(tmp_path: Path) -> None:
         one = (tmp_path / "one" / name).read_bytes()
         assert one == (tmp_path / "three" / name).read_bytes(), name
     assert not list((tmp_path / "three").glob(".traffic.part*"))
+
+
+def test_fast_native_lines_equal_the_generic_encoding(tmp_path: Path) -> None:
+    """The recorder's one-step native lines are byte for byte the encoder's messages."""
+    import io
+
+    from careplug_sim.generator import Simulation
+    from careplug_sim.record import record, write_traffic
+    from careplug_sim.scenario import ScenarioConfig, plan
+
+    scenario = plan(ScenarioConfig(households=6, days=2, seed=2, skewed=2, offline=1))
+    record(scenario, tmp_path)
+    generic = io.StringIO()
+    write_traffic(Simulation(scenario), generic)
+    assert (tmp_path / "traffic.jsonl").read_text(encoding="utf-8") == generic.getvalue()

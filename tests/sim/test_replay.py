@@ -10,8 +10,9 @@ from pathlib import Path
 
 import paho.mqtt.client as mqtt
 import pytest
+from paho.mqtt.enums import CallbackAPIVersion
 
-from careplug.clock import monotonic, parse_iso
+from careplug.clock import SystemClock, monotonic, parse_iso
 from careplug_sim.cli import main
 from careplug_sim.record import read_traffic
 from careplug_sim.replay import CLOCK_TOPIC, PahoPublisher, replay
@@ -108,12 +109,12 @@ def test_record_then_replay_through_mosquitto(tmp_path: Path, mosquitto: int) ->
     done = threading.Event()
     subscribed = threading.Event()
 
-    sub = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="test-sub")
+    sub = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="test-sub")
     sub.on_connect = lambda c, u, f, rc, p: c.subscribe("#", qos=1)
     sub.on_subscribe = lambda c, u, mid, rc, p: subscribed.set()
 
     def on_message(c: mqtt.Client, u: object, msg: mqtt.MQTTMessage) -> None:
-        got.append((msg.topic, msg.payload))
+        got.append((msg.topic, bytes(msg.payload)))
         if msg.topic == CLOCK_TOPIC and json.loads(msg.payload)["time"] == "END":
             done.set()
 
@@ -134,3 +135,34 @@ def test_record_then_replay_through_mosquitto(tmp_path: Path, mosquitto: int) ->
     ticks = [parse_iso(json.loads(p)["time"]) for t, p in got[:-1] if t == CLOCK_TOPIC]
     assert len(ticks) == stats.clock_ticks > 100
     assert ticks == sorted(ticks)
+
+
+@pytest.mark.integration
+def test_run_publishes_live_from_now(mosquitto: int) -> None:
+    """``careplug-sim run`` publishes readings stamped from now on, with clock ticks."""
+    got: list[tuple[str, bytes]] = []
+    subscribed = threading.Event()
+    sub = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="test-run-sub")
+    sub.on_connect = lambda c, u, f, rc, p: c.subscribe("#", qos=1)
+    sub.on_subscribe = lambda c, u, mid, rc, p: subscribed.set()
+    sub.on_message = lambda c, u, m: got.append((m.topic, bytes(m.payload)))
+    sub.connect("127.0.0.1", mosquitto)
+    sub.loop_start()
+    try:
+        assert subscribed.wait(10)
+        before = SystemClock().now()
+        args = ["run", "--port", str(mosquitto), "--speed", "0", "--households", "3"]
+        assert main([*args, "--days", "0.05", "--report-period", "60"]) == 0
+        # the broker acked everything; wait until the subscriber's stream goes quiet
+        deadline = monotonic() + 10
+        seen = -1
+        while monotonic() < deadline and seen != len(got):
+            seen = len(got)
+            time.sleep(0.5)
+    finally:
+        sub.loop_stop()
+        sub.disconnect()
+    readings = [json.loads(p) for t, p in got if t.endswith("/reading")]
+    assert len(readings) > 3 * 60  # 3+ plugs, 72 minutes, one a minute
+    assert all(before - 1 <= parse_iso(r["time"]) <= before + 0.05 * 86400 for r in readings)
+    assert got[-1][0] == CLOCK_TOPIC
