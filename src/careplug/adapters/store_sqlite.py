@@ -105,6 +105,10 @@ MIGRATIONS: list[str] = [
     CREATE INDEX outbox_due ON outbox(next_attempt_at) WHERE delivered_at IS NULL
         AND next_attempt_at IS NOT NULL;
     """,
+    # 2: caseworker console (users, sessions, activity history) — reserved, filled by that work
+    "",
+    # 3: learnt routines and away periods — reserved, filled by that work
+    "",
 ]
 
 _ALERT_COLUMNS = (
