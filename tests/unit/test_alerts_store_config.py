@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from careplug.adapters.store_sqlite import SqliteStore
+from careplug.adapters.store_sqlite import MIGRATIONS, SqliteStore
 from careplug.domain import alerts as rules
 from careplug.domain.engine import HouseholdMemory, PlugMemory
 from careplug.domain.model import (
@@ -88,9 +88,7 @@ def test_store_state_survives_reopen(tmp_path: Path) -> None:
     again = SqliteStore(tmp_path / "s.db")
     assert again.load_plugs() == [plug]
     assert again.load_households() == [hh]
-    assert again.schema_version == len(
-        __import__("careplug.adapters.store_sqlite", fromlist=["x"]).MIGRATIONS
-    )
+    assert again.schema_version == len(MIGRATIONS)
 
 
 @pytest.mark.parametrize(
