@@ -199,6 +199,7 @@ def start_daemon(settings: Settings, clock_mode: ClockMode = "system") -> Daemon
             wall.now,
             retry_base=settings.delivery.retry_base,
             retry_max=settings.delivery.retry_max,
+            on_outcome=metrics.notification_outcome,
         )
         driver._on_notifications = delivery.wake
         delivery.start()

@@ -63,6 +63,11 @@ class CareplugMetrics:
             ["reason"],
             registry=r,
         )
+        self.readings_handled = Counter(
+            "careplug_readings_handled",
+            "Readings fed to the detection engine, committed and acknowledged.",
+            registry=r,
+        )
         self.handling_seconds = Histogram(
             "careplug_message_handling_seconds",
             "Time from receipt to the end of handling one message.",

@@ -37,6 +37,7 @@ class DeliveryWorker:
         retry_base: float = 5.0,
         retry_max: float = 3600.0,
         poll_s: float = 1.0,
+        on_outcome: Callable[[str, str], None] | None = None,
     ) -> None:
         self.store = store
         self.notifiers = dict(notifiers)
@@ -45,6 +46,7 @@ class DeliveryWorker:
         self.retry_max = retry_max
         self.poll_s = poll_s
         self.outcomes: Counter[str] = Counter()
+        self._on_outcome = on_outcome
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -117,7 +119,7 @@ class DeliveryWorker:
                 )
                 continue
             self.store.mark_delivered(note.key, note.channel, note.recipient, self.now())
-            self.outcomes[f"{note.channel}:delivered"] += 1
+            self._count(note.channel, "delivered")
             delivered += 1
             log.info(
                 "notification_delivered",
@@ -126,6 +128,11 @@ class DeliveryWorker:
                 attempts=item.attempts + 1,
             )
         return delivered
+
+    def _count(self, channel: str, outcome: str) -> None:
+        self.outcomes[f"{channel}:{outcome}"] += 1
+        if self._on_outcome is not None:
+            self._on_outcome(channel, outcome)
 
     def _failed(
         self,
@@ -143,10 +150,10 @@ class DeliveryWorker:
             next_at = None
         self.store.mark_failed(key, channel, recipient, error, next_at)
         if next_at is None:
-            self.outcomes[f"{channel}:dead"] += 1
+            self._count(channel, "dead")
             log.error("notification_dead_lettered", key=key, channel=channel, error=error[:200])
         else:
-            self.outcomes[f"{channel}:retry"] += 1
+            self._count(channel, "retry")
             log.warning(
                 "notification_failed",
                 key=key,

@@ -80,6 +80,7 @@ class _Message:
     mid: int
     qos: int
     remaining: int
+    received: float = 0.0  # processing time of receipt, for the handling-latency histogram
 
 
 @dataclass(slots=True)
@@ -156,6 +157,7 @@ class Driver:
         self._limiter = RateLimiter()
         self._thread: threading.Thread | None = None
         self.idle = threading.Event()
+        self._readings_uncounted = 0
         # replay mode only, touched only on paho's thread
         self._replay_now: float | None = None
         self._before_clock: list[tuple[str, bytes, bool, int, int]] = []
@@ -223,7 +225,7 @@ class Driver:
                     converted.append(PlugAvailability(item.plug_id, at, item.online))
             elif item.online is not None:
                 converted.append(PlugAvailability(PlugId(item.device), at, item.online, True))
-        message = _Message(mid, qos, len(converted))
+        message = _Message(mid, qos, len(converted), monotonic())
         self._inbox.put(_Inbound(converted, message, gateway))
 
     def _submit_clock(self, payload: bytes, mid: int, qos: int) -> None:
@@ -330,6 +332,8 @@ class Driver:
                 _, _, entry, message = heapq.heappop(pending)
                 if isinstance(entry, Reading):
                     self.stats.readings += 1
+                    if entry.plug in engine.plugs:  # an unassigned plug's reading is reported
+                        self._readings_uncounted += 1
                     effects.extend(engine.on_reading(entry))
                     if self.history is not None:
                         self._history_reading(entry)
@@ -424,6 +428,15 @@ class Driver:
         if self._ack is not None:
             for message in self._to_ack:
                 self._ack(message.mid, message.qos)
+        if self.metrics is not None:
+            now = monotonic()
+            observe = self.metrics.handling_seconds.observe
+            for message in self._to_ack:
+                if message.received:
+                    observe(now - message.received)
+            if self._readings_uncounted:
+                self.metrics.readings_handled.inc(self._readings_uncounted)
+        self._readings_uncounted = 0
         self._to_ack.clear()
 
     def _store_alert(self, effect: AlertChanged) -> bool:
