@@ -164,6 +164,7 @@ def start_daemon(settings: Settings, clock_mode: ClockMode = "system") -> Daemon
             wall=wall.now,
             history=history,
             metrics=metrics,
+            own_topics=frozenset({settings.mqtt.status_topic}),
         )
         topics = subscriptions(options, settings.mqtt.formats) + list(settings.mqtt.extra_topics)
         if clock_mode == "replay":

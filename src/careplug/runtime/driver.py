@@ -129,6 +129,7 @@ class Driver:
         wall: Callable[[], float] | None = None,
         history: HistorySink | None = None,
         metrics: CareplugMetrics | None = None,
+        own_topics: frozenset[str] = frozenset(),
     ) -> None:
         self.engine = engine
         self.store = store
@@ -143,6 +144,8 @@ class Driver:
         self._wall = wall or clock.now
         self.history = history
         self.metrics = metrics
+        # careplug's own messages (its retained status) match broad plug filters like +/status
+        self.own_topics = own_topics
         self.stats = Stats()
         self._on_notifications = on_notifications
         self._on_effects = on_effects
@@ -172,6 +175,9 @@ class Driver:
         """Decode one MQTT message and queue its items (called on paho's thread)."""
         if self.clock_topic is not None and topic == self.clock_topic:
             self._submit_clock(payload, mid, qos)
+            return
+        if topic in self.own_topics:
+            self._inbox.put(_Inbound([], _Message(mid, qos, 0)))
             return
         if self.follow_clock_messages:
             # a replay: "now" is the replay's last clock message; before the first one there is
