@@ -24,12 +24,13 @@ from careplug.adapters.systemd import SystemdNotifier
 from careplug.clock import Clock, SystemClock, VirtualClock, monotonic
 from careplug.domain.activity import ActivityConfig
 from careplug.domain.engine import DetectionConfig, Engine
-from careplug.domain.model import RiskTier
+from careplug.domain.model import Household, RiskTier
 from careplug.ports import Notifier
 from careplug.registry import load_registry
 from careplug.runtime.delivery import DeliveryWorker
 from careplug.runtime.driver import Driver
 from careplug.runtime.fanout import FanoutConfig
+from careplug.runtime.router import AlertRouter
 from careplug.settings import Settings
 
 log = structlog.get_logger("careplug.app")
@@ -84,9 +85,57 @@ def fanout_config(settings: Settings) -> FanoutConfig:
     )
 
 
+def configured_channels(settings: Settings) -> frozenset[str]:
+    """The channels careplug can deliver on with these settings."""
+    channels = {"mqtt"}
+    if settings.webhook.url is not None:
+        channels.add("webhook")
+    if settings.email.host is not None:
+        channels.add("email")
+    if settings.sms.url is not None:
+        channels.add("sms")
+    return frozenset(channels)
+
+
+def build_router(
+    settings: Settings, households: list[Household], channels: frozenset[str] | None = None
+) -> AlertRouter:
+    """Who hears of each alert transition (the recipients file, when configured)."""
+    directory = None
+    if settings.notify.recipients is not None:
+        from careplug.adapters.recipients_toml import load_directory
+
+        directory = load_directory(settings.notify.recipients)
+    return AlertRouter(fanout_config(settings), directory, households, channels)
+
+
 def build_notifiers(settings: Settings, mqtt: MqttConnection) -> dict[str, Notifier]:
     """One notifier per configured channel."""
     notifiers: dict[str, Notifier] = {"mqtt": MqttAlertNotifier(mqtt)}
+    if settings.email.host is not None:
+        from careplug.adapters.notifiers.email import EmailNotifier
+
+        e = settings.email
+        notifiers["email"] = EmailNotifier(
+            settings.email.host,
+            e.port,
+            username=e.username,
+            password=e.password.get_secret_value() if e.password else None,
+            starttls=e.starttls,
+            ssl=e.ssl,
+            sender=e.sender,
+            timeout_s=e.timeout,
+        )
+    if settings.sms.url is not None:
+        from careplug.adapters.notifiers.sms import SmsGatewayNotifier
+
+        notifiers["sms"] = SmsGatewayNotifier(
+            settings.sms.url.get_secret_value(),
+            settings.sms.method,
+            settings.sms.body_template,
+            settings.sms.headers,
+            settings.sms.timeout,
+        )
     if settings.webhook.url is not None:
         from careplug.adapters.notifiers.webhook import WebhookNotifier
 
@@ -157,7 +206,7 @@ def start_daemon(settings: Settings, clock_mode: ClockMode = "system") -> Daemon
             clock,
             tick_s=settings.detection.tick,
             lateness_s=0.0 if clock_mode == "replay" else settings.detection.lateness,
-            fanout=fanout_config(settings),
+            router=build_router(settings, households, configured_channels(settings)),
             payload_options=options,
             clock_topic=settings.mqtt.clock_topic,
             follow_clock_messages=clock_mode == "replay",

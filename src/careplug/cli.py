@@ -135,7 +135,8 @@ def cmd_alerts_show(args: argparse.Namespace) -> int:
 
 
 def _transition(args: argparse.Namespace, action: str) -> int:
-    from careplug.runtime.fanout import FanoutConfig, notifications_for
+    from careplug.runtime.fanout import FanoutConfig
+    from careplug.runtime.router import AlertRouter
 
     settings = _settings(args) if (args.config or os.environ.get("CAREPLUG_CONFIG")) else None
     store = _store(args)
@@ -149,12 +150,14 @@ def _transition(args: argparse.Namespace, action: str) -> int:
             new, audit = alert_rules.acknowledge(alert, args.by, now, args.note)
         else:
             new, audit = alert_rules.resolve(alert, args.by, now, Outcome(args.outcome), args.note)
-        fanout = FanoutConfig()
+        router = AlertRouter(FanoutConfig())
         if settings is not None:
-            from careplug.app import fanout_config
+            from careplug.app import build_router, configured_channels
+            from careplug.registry import load_registry
 
-            fanout = fanout_config(settings)
-        store.record_transition(new, audit, alert.state, notifications_for(new, audit, fanout), now)
+            households = load_registry(settings.registry.path)
+            router = build_router(settings, households, configured_channels(settings))
+        store.record_transition(new, audit, alert.state, router.for_transition(new, audit), now)
     except IllegalTransition as exc:
         print(f"cannot {action} {args.id}: {exc}", file=sys.stderr)
         return EXIT_ERROR

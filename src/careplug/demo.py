@@ -28,7 +28,6 @@ from careplug.app import Daemon, start_daemon
 from careplug.clock import SystemClock, iso, monotonic
 from careplug.domain import alerts as alert_rules
 from careplug.domain.model import AlertId, AlertState
-from careplug.runtime.fanout import notifications_for
 from careplug.settings import load_settings
 
 
@@ -232,13 +231,12 @@ def _caseworker_acks(daemon: Daemon, alert_id: str) -> None:
     if alert is None or alert.state is not AlertState.OPEN:
         return
     new, audit = alert_rules.acknowledge(alert, "cw-demo", daemon.clock.now(), "calling now")
-    from careplug.app import fanout_config
 
     store.record_transition(
         new,
         audit,
         AlertState.OPEN,
-        notifications_for(new, audit, fanout_config(daemon.settings)),
+        daemon.driver.router.for_transition(new, audit),
         SystemClock().now(),  # the outbox runs on processing time
     )
     store.close()

@@ -38,6 +38,8 @@ class Notification:
     locale: str = "ko"
     address: str | None = None
     data: dict[str, object] = field(default_factory=dict, hash=False, compare=False)
+    delay_s: float = 0.0
+    """Hold the first attempt this long (a recipient's quiet hours)."""
 
 
 class Notifier(Protocol):

@@ -141,6 +141,42 @@ class WebhookSettings(_Section):
     timeout: Duration = Field(10.0, gt=0, description="HTTP timeout")
 
 
+class NotifySettings(_Section):
+    """Who is told: recipients, teams, consents and escalation (config/recipients.example.toml).
+
+    Without a recipients file, alerts go only to the MQTT alert topic and the webhook."""
+
+    recipients: Path | None = Field(
+        None, description="recipients/teams/escalation file (relative to this config)"
+    )
+
+
+class EmailSettings(_Section):
+    """SMTP for the email channel; off unless ``host`` is set."""
+
+    host: str | None = Field(None, description="SMTP server")
+    port: int = Field(587, ge=1, le=65535, description="587 with STARTTLS, 465 with ssl")
+    username: str | None = Field(None, description="SMTP user")
+    password: SecretStr | None = Field(None, description="SMTP password (prefer the env var)")
+    starttls: bool = Field(True, description="upgrade with STARTTLS")
+    ssl: bool = Field(False, description="implicit TLS (port 465)")
+    sender: str = Field("careplug@localhost", description="From address")
+    timeout: Duration = Field(30.0, gt=0, description="SMTP timeout")
+
+
+class SmsSettings(_Section):
+    """An HTTP SMS gateway for the sms channel; off unless ``url`` is set."""
+
+    url: SecretStr | None = Field(None, description="gateway URL ({to}, {text}, {key} allowed)")
+    method: Literal["POST", "GET"] = Field("POST", description="HTTP method")
+    body_template: str = Field(
+        '{"to": "{to}", "text": "{text}", "ref": "{key}"}',
+        description="request body; values are escaped for its content type",
+    )
+    headers: dict[str, str] = Field(default_factory=dict, description="extra HTTP headers")
+    timeout: Duration = Field(10.0, gt=0, description="HTTP timeout")
+
+
 class DeliverySettings(_Section):
     """How notifications are retried."""
 
@@ -240,6 +276,9 @@ class Settings(BaseSettings):
     detection: DetectionSettings = Field(default_factory=DetectionSettings)
     webhook: WebhookSettings = Field(default_factory=WebhookSettings)
     delivery: DeliverySettings = Field(default_factory=DeliverySettings)
+    notify: NotifySettings = Field(default_factory=NotifySettings)
+    email: EmailSettings = Field(default_factory=EmailSettings)
+    sms: SmsSettings = Field(default_factory=SmsSettings)
     influx: InfluxSettings = Field(default_factory=InfluxSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
     http: HttpSettings = Field(default_factory=HttpSettings)
@@ -284,6 +323,12 @@ def load_settings(path: Path | None) -> Settings:
         raise ConfigError(_explain(exc, path)) from exc
     if path is not None and not settings.registry.path.is_absolute():
         settings.registry.path = (path.parent / settings.registry.path).resolve()
+    if (
+        path is not None
+        and settings.notify.recipients is not None
+        and not settings.notify.recipients.is_absolute()
+    ):
+        settings.notify.recipients = (path.parent / settings.notify.recipients).resolve()
     if path is not None and not settings.store.path.is_absolute():
         settings.store.path = (path.parent / settings.store.path).resolve()
     return settings

@@ -73,9 +73,14 @@ def test_store_round_trip_and_optimistic_check(tmp_path: Path) -> None:
     assert [a.state for a in changed] == [AlertState.ACKNOWLEDGED] and seq == 2
     assert [e.action for e in store.audit(alert.id)] == ["raised", "acknowledged"]
     assert [i.notification.key for i in store.due(10.0)] == ["k1"]
+    held = Notification("k2", "email", "cw-kim", "s", "t", "ko", address="kim@x", delay_s=60.0)
+    store.enqueue([held], 5.0)
+    assert [i.notification.key for i in store.due(10.0)] == ["k1"]  # k2 waits out quiet hours
+    assert [i.notification.address for i in store.due(65.0)] == [None, "kim@x"]
+    store.mark_delivered("k2", "email", "cw-kim", 66.0)
     store.mark_delivered("k1", "mqtt", "careplug/alerts/hh-1", 11.0)
     assert store.due(100.0) == []
-    assert store.outbox_counts() == {"delivered": 1, "pending": 0, "dead": 0}
+    assert store.outbox_counts() == {"delivered": 2, "pending": 0, "dead": 0}
 
 
 def test_store_state_survives_reopen(tmp_path: Path) -> None:

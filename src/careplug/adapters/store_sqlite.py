@@ -453,19 +453,20 @@ class SqliteStore:
 
     def _insert_outbox(self, items: Sequence[Notification], at: EpochSeconds) -> None:
         self._db.executemany(
-            "INSERT OR IGNORE INTO outbox (key, channel, recipient, subject, text, locale, data,"
-            " created_at, next_attempt_at) VALUES (?,?,?,?,?,?,?,?,?)",
+            "INSERT OR IGNORE INTO outbox (key, channel, recipient, address, subject, text,"
+            " locale, data, created_at, next_attempt_at) VALUES (?,?,?,?,?,?,?,?,?,?)",
             [
                 (
                     n.key,
                     n.channel,
                     n.recipient,
+                    n.address,
                     n.subject,
                     n.text,
                     n.locale,
                     json.dumps(n.data, sort_keys=True, ensure_ascii=False),
                     at,
-                    at,
+                    at + n.delay_s,
                 )
                 for n in items
             ],

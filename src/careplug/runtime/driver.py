@@ -51,7 +51,8 @@ from careplug.domain.model import (
 from careplug.errors import IllegalTransition
 from careplug.logconfig import RateLimiter
 from careplug.ports import HistorySink, Notification
-from careplug.runtime.fanout import FanoutConfig, notifications_for
+from careplug.runtime.fanout import FanoutConfig
+from careplug.runtime.router import AlertRouter
 
 log = structlog.get_logger("careplug.driver")
 
@@ -120,7 +121,7 @@ class Driver:
         *,
         tick_s: float = 1.0,
         lateness_s: float = 1.0,
-        fanout: FanoutConfig | None = None,
+        router: AlertRouter | None = None,
         payload_options: PayloadOptions | None = None,
         clock_topic: str | None = None,
         on_notifications: Callable[[], None] | None = None,
@@ -136,7 +137,7 @@ class Driver:
         self.clock = clock
         self.tick_s = tick_s
         self.lateness_s = lateness_s
-        self.fanout = fanout or FanoutConfig()
+        self.router = router or AlertRouter(FanoutConfig())
         self.payload_options = payload_options or PayloadOptions()
         self.clock_topic = clock_topic
         self.follow_clock_messages = follow_clock_messages
@@ -161,6 +162,7 @@ class Driver:
         self._thread: threading.Thread | None = None
         self.idle = threading.Event()
         self._readings_uncounted = 0
+        self._escalated_at = -math.inf
         # replay mode only, touched only on paho's thread
         self._replay_now: float | None = None
         self._before_clock: list[tuple[str, bytes, bool, int, int]] = []
@@ -320,6 +322,8 @@ class Driver:
         self._advance(self.clock.now() - self.lateness_s, effects)
         self._poll_external()
         self._commit(effects)
+        if self._escalate() and self._on_notifications is not None:
+            self._on_notifications()
         return effects
 
     def _next_instant(self) -> float:
@@ -485,4 +489,33 @@ class Driver:
         return alert_rules.escalate(stored, new.severity, effect.audit.at, new.message)
 
     def _notifications(self, alert: Alert, audit: AuditEntry) -> list[Notification]:
-        return notifications_for(alert, audit, self.fanout)
+        return self.router.for_transition(alert, audit)
+
+    def _escalate(self) -> bool:
+        """Store the escalation steps due at the last evaluated instant; True if any."""
+        if self.router.directory is None or self._last_done <= self._escalated_at:
+            return False
+        self._escalated_at = self._last_done
+        stored = False
+        due = self.router.due_escalations(list(self.engine.open_alerts.values()), self._last_done)
+        for alert, audit, before in due:
+            try:
+                self.store.record_transition(
+                    alert, audit, before, self._notifications(alert, audit), self._wall()
+                )
+            except IllegalTransition:
+                # a person acknowledged or resolved it meanwhile: follow them
+                current = self.store.get_alert(alert.id)
+                if current is not None:
+                    self.engine.apply_external(current)
+                continue
+            self.engine.apply_external(alert)
+            stored = True
+            log.info(
+                "alert_escalated",
+                alert_id=alert.id,
+                household_id=alert.household,
+                action=audit.action,
+                at=iso(audit.at),
+            )
+        return stored
