@@ -8,8 +8,10 @@ delivering, close the store.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import threading
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal
 
 import structlog
@@ -25,13 +27,15 @@ from careplug.clock import Clock, SystemClock, VirtualClock, monotonic
 from careplug.domain.activity import ActivityConfig
 from careplug.domain.engine import DetectionConfig, Engine
 from careplug.domain.model import Household, RiskTier
+from careplug.errors import CareplugError
 from careplug.ports import Notifier
 from careplug.registry import load_registry
 from careplug.runtime.delivery import DeliveryWorker
 from careplug.runtime.driver import Driver
 from careplug.runtime.fanout import FanoutConfig
 from careplug.runtime.router import AlertRouter
-from careplug.settings import Settings
+from careplug.runtime.system_watch import SystemWatch
+from careplug.settings import Settings, load_settings
 
 log = structlog.get_logger("careplug.app")
 
@@ -83,6 +87,24 @@ def fanout_config(settings: Settings) -> FanoutConfig:
         mqtt=True,
         webhook=settings.webhook.url is not None,
     )
+
+
+def new_engine(
+    settings: Settings,
+    households: list[Household],
+    store: SqliteStore,
+    started_at: float,
+    *,
+    catch_up: bool = True,
+) -> Engine:
+    """An engine restored from the store (start-up, and a reload with ``catch_up=False``:
+    nothing was missed, so no catch-up grace)."""
+    config = detection_config(settings)
+    if not catch_up:
+        config = dataclasses.replace(config, catch_up_grace_s=0.0)
+    engine = Engine(config, households, started_at)
+    engine.restore(store.load_plugs(), store.load_households(), store.list_alerts(open_only=True))
+    return engine
 
 
 def configured_channels(settings: Settings) -> frozenset[str]:
@@ -162,13 +184,16 @@ class Daemon:
     http: MetricsServer | None
     history: InfluxSink | None
     _stack: contextlib.ExitStack
+    config_path: Path | None = None
 
     def stop(self) -> None:
         """Orderly shutdown (idempotent)."""
         self._stack.close()
 
 
-def start_daemon(settings: Settings, clock_mode: ClockMode = "system") -> Daemon:
+def start_daemon(
+    settings: Settings, clock_mode: ClockMode = "system", config_path: Path | None = None
+) -> Daemon:
     """Build every part from settings and start them; the caller stops with ``Daemon.stop``."""
     wall = SystemClock()
     # a replay's event time starts with its first clock message (the driver rebases then)
@@ -178,10 +203,7 @@ def start_daemon(settings: Settings, clock_mode: ClockMode = "system") -> Daemon
     try:
         store = SqliteStore(settings.store.path)
         stack.callback(store.close)
-        engine = Engine(detection_config(settings), households, clock.now())
-        engine.restore(
-            store.load_plugs(), store.load_households(), store.list_alerts(open_only=True)
-        )
+        engine = new_engine(settings, households, store, clock.now())
         options = payload_options(settings)
         metrics = CareplugMetrics(clock)
         history: InfluxSink | None = None
@@ -299,7 +321,44 @@ def start_daemon(settings: Settings, clock_mode: ClockMode = "system") -> Daemon
         http,
         history,
         stack,
+        config_path,
     )
+
+
+def reload(daemon: Daemon) -> bool:
+    """Re-read config and registry (SIGHUP); keep the running ones when the new are invalid.
+
+    Detection settings, the registry and the recipients take effect at once; connection, store
+    and HTTP settings need a restart (logged)."""
+    try:
+        settings = load_settings(daemon.config_path)
+        households = load_registry(settings.registry.path)
+        router = build_router(settings, households, configured_channels(daemon.settings))
+    except CareplugError as exc:
+        log.error("config_reload_failed", error=str(exc))
+        return False
+    restart = [
+        name
+        for name in ("mqtt", "store", "http", "influx", "email", "sms", "webhook")
+        if getattr(settings, name) != getattr(daemon.settings, name)
+    ]
+    if restart:
+        log.warning("config_reload_needs_restart", sections=restart)
+
+    def swap() -> None:
+        engine = new_engine(settings, households, daemon.store, daemon.clock.now(), catch_up=False)
+        daemon.driver.engine = engine
+        daemon.driver.router = router
+        daemon.engine = engine
+
+    daemon.driver.call(swap)
+    daemon.settings = settings.model_copy(
+        update={name: getattr(daemon.settings, name) for name in restart}
+    )
+    log.info(
+        "config_reloaded", households=len(households), plugs=sum(len(h.plugs) for h in households)
+    )
+    return True
 
 
 def _add_readiness_checks(
@@ -331,13 +390,19 @@ def _add_readiness_checks(
 EXIT_REFUSED = 78  # EX_CONFIG: systemd's RestartPreventExitStatus stops the restart loop
 
 
-def run_until_stopped(daemon: Daemon, stop: threading.Event) -> int:
-    """Block until ``stop`` is set (by a signal handler), then shut down; the exit status."""
+def run_until_stopped(
+    daemon: Daemon, stop: threading.Event, reload_requested: threading.Event | None = None
+) -> int:
+    """Block until ``stop`` is set (by a signal handler), then shut down; the exit status.
+
+    Meanwhile: systemd watchdog pings, metrics gauges, careplug's self-check (traffic
+    collapse → operator alert), daily retention, and reloads when ``reload_requested``."""
     notifier = SystemdNotifier.from_environment()
     notifier.ready("watching households")
     interval = notifier.watchdog_interval
-    next_watchdog = monotonic()
-    next_gauges = monotonic()
+    wall = SystemClock()
+    watch = SystemWatch(daemon.store, daemon.driver.router, wall.now())
+    next_watchdog = next_gauges = next_purge = monotonic()
     status = 0
     try:
         while not stop.wait(0.5):
@@ -345,9 +410,27 @@ def run_until_stopped(daemon: Daemon, stop: threading.Event) -> int:
             if interval is not None and now >= next_watchdog:
                 notifier.watchdog()
                 next_watchdog = now + interval / 2
+            if reload_requested is not None and reload_requested.is_set():
+                reload_requested.clear()
+                notifier.reloading(int(now * 1e6))
+                reload(daemon)
+                watch.router = daemon.driver.router
+                notifier.ready("configuration reloaded")
             if now >= next_gauges:
                 _update_gauges(daemon)
+                if watch.check(
+                    wall.now(), daemon.driver.stats.messages.total(), daemon.mqtt.connected.is_set()
+                ):
+                    daemon.delivery.wake()
                 next_gauges = now + 15.0
+            if now >= next_purge:
+                s = daemon.settings.store
+                purged = daemon.store.purge(
+                    wall.now() - s.alert_retention, wall.now() - s.outbox_retention
+                )
+                if any(purged.values()):
+                    log.info("retention_purged", **purged)
+                next_purge = now + 86400.0
             if daemon.mqtt.refused is not None:
                 log.error("broker_refused_permanently", reason=daemon.mqtt.refused)
                 status = EXIT_REFUSED

@@ -46,10 +46,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     def _on_signal(signum: int, frame: object) -> None:
         stop.set()
 
+    reload_requested = threading.Event()
     signal.signal(signal.SIGTERM, _on_signal)
     signal.signal(signal.SIGINT, _on_signal)
-    daemon = start_daemon(settings, args.clock)
-    return run_until_stopped(daemon, stop)
+    signal.signal(signal.SIGHUP, lambda *_: reload_requested.set())
+    daemon = start_daemon(settings, args.clock, _config_path(args))
+    return run_until_stopped(daemon, stop, reload_requested)
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:

@@ -129,6 +129,12 @@ class StoreSettings(_Section):
     """Where careplug keeps state that must survive a restart."""
 
     path: Path = Field(Path("careplug.db"), description="SQLite database file")
+    alert_retention: Duration = Field(
+        2 * 365 * 86400.0, gt=0, description="resolved alerts and their audit trail kept this long"
+    )
+    outbox_retention: Duration = Field(
+        30 * 86400.0, gt=0, description="delivered or dead notifications kept this long"
+    )
 
 
 class WebhookSettings(_Section):

@@ -313,3 +313,44 @@ def test_broken_config_stops_start_up_naming_the_field(tmp_path: Path) -> None:
     result = daemon.cli("check-config")
     assert result.returncode == 2
     assert "detection.tiers.high" in result.stderr
+
+
+def test_sighup_reloads_registry_and_keeps_old_one_when_invalid(
+    tmp_path: Path, mosquitto: Mosquitto, watcher: Watcher
+) -> None:
+    """A plug added to the registry is watched after SIGHUP; a broken registry is refused and
+    the running one kept."""
+    import signal
+
+    config = write_config(tmp_path, mosquitto.port, threshold="60s")
+    daemon = DaemonProcess(config)
+    daemon.start()
+    try:
+        daemon.wait_log("broker_connected")
+        registry = tmp_path / "households.toml"
+        registry.write_text(
+            registry.read_text() + '[[household]]\nid = "hh-2"\n[[household.plug]]\nid = "plug-2"\n'
+        )
+        assert daemon.process is not None
+        daemon.process.send_signal(signal.SIGHUP)
+        assert daemon.wait_log("config_reloaded")["households"] == 2
+        watcher.reading("plug-2", 40.0)
+        time.sleep(1.5)
+        import sqlite3
+
+        with sqlite3.connect(tmp_path / "careplug.db") as db:
+            row = db.execute("SELECT power_w FROM plugs WHERE plug = 'plug-2'").fetchone()
+        assert row == (40.0,)
+        assert not [e for e in daemon.log_events() if e.get("event") == "unassigned_device_seen"]
+        registry.write_text('[[household]]\nid = "hh-3"\ntier = "extreme"\n')
+        daemon.process.send_signal(signal.SIGHUP)
+        failed = daemon.wait_log("config_reload_failed")
+        assert "tier" in failed["error"]
+        watcher.reading("plug-2", 0.5)
+        time.sleep(1.5)
+        with sqlite3.connect(tmp_path / "careplug.db") as db:
+            row = db.execute("SELECT power_w FROM plugs WHERE plug = 'plug-2'").fetchone()
+        assert row == (0.5,)  # the old registry still runs
+        assert daemon.process.poll() is None
+    finally:
+        daemon.kill()

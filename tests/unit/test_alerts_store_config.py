@@ -165,3 +165,20 @@ def test_csv_registry(tmp_path: Path) -> None:
     assert [len(h.plugs) for h in households] == [2, 1]
     assert households[0].caseworkers == ("cw-a", "cw-b")
     assert households[1].tier is RiskTier.MEDIUM
+
+
+def test_retention_purges_only_old_resolved_alerts(tmp_path: Path) -> None:
+    """Old resolved alerts and their audit go; open ones and recent ones stay."""
+    store = SqliteStore(tmp_path / "s.db")
+    old, a1 = rules.raise_alert(HH, AlertKind.INACTIVITY, Severity.CRITICAL, 100.0, "q")
+    store.record_transition(old, a1, None)
+    done, a2 = rules.resolve(old, "cw", 200.0, Outcome.RESIDENT_OK)
+    store.record_transition(done, a2, AlertState.OPEN)
+    still, a3 = rules.raise_alert(HH, AlertKind.DEVICE_OFFLINE, Severity.WARNING, 150.0, "o")
+    store.record_transition(still, a3, None)
+    assert store.purge(alerts_before=1000.0, outbox_before=0.0) == {
+        "alerts": 1,
+        "audit": 2,
+        "outbox": 0,
+    }
+    assert [a.id for a in store.list_alerts()] == [still.id]

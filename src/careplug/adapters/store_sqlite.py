@@ -359,6 +359,32 @@ class SqliteStore:
         changed = [a for a in (self.get_alert(AlertId(i)) for i in ids) if a is not None]
         return int(rows[-1][0]), changed
 
+    def purge(self, alerts_before: EpochSeconds, outbox_before: EpochSeconds) -> dict[str, int]:
+        """Delete resolved alerts (with their audit trail) resolved before ``alerts_before``
+        and delivered or dead notifications created before ``outbox_before``."""
+        with self._lock:
+            db = self._db
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                old = "SELECT id FROM alerts WHERE state = 'resolved' AND resolved_at < ?"
+                audit = db.execute(
+                    f"DELETE FROM audit WHERE alert_id IN ({old})", (alerts_before,)
+                ).rowcount
+                alerts = db.execute(
+                    "DELETE FROM alerts WHERE state = 'resolved' AND resolved_at < ?",
+                    (alerts_before,),
+                ).rowcount
+                outbox = db.execute(
+                    "DELETE FROM outbox WHERE created_at < ? AND (delivered_at IS NOT NULL "
+                    "OR next_attempt_at IS NULL)",
+                    (outbox_before,),
+                ).rowcount
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+        return {"alerts": alerts, "audit": audit, "outbox": outbox}
+
     # -- plug and household state -------------------------------------------------------
 
     def save_state(

@@ -56,6 +56,7 @@ _KIND_TITLE = {
         AlertKind.APPLIANCE_LEFT_ON: "가전 계속 켜짐",
         AlertKind.NOT_BACK_FROM_AWAY: "외출 후 미복귀",
         AlertKind.MONITORING_BLIND: "모니터링 불가",
+        AlertKind.SYSTEM_DEGRADED: "careplug 시스템 이상",
     },
     "en": {
         AlertKind.INACTIVITY: "no activity",
@@ -66,6 +67,7 @@ _KIND_TITLE = {
         AlertKind.APPLIANCE_LEFT_ON: "appliance left on",
         AlertKind.NOT_BACK_FROM_AWAY: "not back from away",
         AlertKind.MONITORING_BLIND: "monitoring blind",
+        AlertKind.SYSTEM_DEGRADED: "careplug degraded",
     },
 }
 
@@ -88,6 +90,8 @@ _KIND_TEXT = {
         "그 뒤로 활동이 없습니다.",
         AlertKind.MONITORING_BLIND: "{household} 가구의 활동을 보여주는 플러그가 모두 "
         "{since}부터 응답하지 않아 안부를 확인할 수 없습니다.",
+        AlertKind.SYSTEM_DEGRADED: "careplug가 {since}부터 정상적으로 데이터를 받지 못하고 "
+        "있습니다. 운영자 확인이 필요합니다.",
     },
     "en": {
         AlertKind.INACTIVITY: "Household {household}: no activity since {since} ({duration}).",
@@ -105,6 +109,8 @@ _KIND_TEXT = {
         "there has been no activity since.",
         AlertKind.MONITORING_BLIND: "Household {household}: every plug that shows activity has "
         "been silent since {since}; wellbeing cannot be checked.",
+        AlertKind.SYSTEM_DEGRADED: "careplug has not been receiving what it should since "
+        "{since}; an operator needs to look.",
     },
 }
 

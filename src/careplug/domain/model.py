@@ -151,6 +151,8 @@ class AlertKind(enum.StrEnum):
     APPLIANCE_LEFT_ON = "appliance_left_on"
     NOT_BACK_FROM_AWAY = "not_back_from_away"
     MONITORING_BLIND = "monitoring_blind"
+    SYSTEM_DEGRADED = "system_degraded"
+    """careplug itself is not seeing what it should (e.g. traffic collapsed): for operators."""
 
     @property
     def is_resident_alert(self) -> bool:

@@ -102,6 +102,15 @@ class _ClockTime:
     at: float
 
 
+@dataclass(slots=True)
+class _Call:
+    """Run ``fn`` on the driver thread after the batch is committed (e.g. swap the engine)."""
+
+    fn: Callable[[], None]
+    done: threading.Event = field(default_factory=threading.Event)
+    error: BaseException | None = None
+
+
 class _Wake:
     __slots__ = ()
 
@@ -255,6 +264,16 @@ class Driver:
         """The broker connection went up or down (paho thread)."""
         self._inbox.put(_Connection(up, self.clock.now()))
 
+    def call(self, fn: Callable[[], None], timeout: float = 10.0) -> None:
+        """Run ``fn`` on the driver thread once what is queued before it is committed; re-raise
+        what it raised. Used to swap engine and router on a configuration reload."""
+        item = _Call(fn)
+        self._inbox.put(item)
+        if not item.done.wait(timeout):
+            raise TimeoutError("the driver did not run the call in time")
+        if item.error is not None:
+            raise item.error
+
     def wake(self) -> None:
         """Ask the driver to evaluate due instants (APScheduler's job calls this)."""
         self._inbox.put(_WAKE)
@@ -324,6 +343,13 @@ class Driver:
         self._commit(effects)
         if self._escalate() and self._on_notifications is not None:
             self._on_notifications()
+        for item in batch:
+            if isinstance(item, _Call):
+                try:
+                    item.fn()
+                except BaseException as exc:  # handed back to the caller
+                    item.error = exc
+                item.done.set()
         return effects
 
     def _next_instant(self) -> float:
