@@ -418,10 +418,15 @@ def run_until_stopped(
                 notifier.ready("configuration reloaded")
             if now >= next_gauges:
                 _update_gauges(daemon)
-                if watch.check(
-                    wall.now(), daemon.driver.stats.messages.total(), daemon.mqtt.connected.is_set()
-                ):
+                connected = daemon.mqtt.connected.is_set()
+                if watch.check(wall.now(), daemon.driver.stats.messages.total(), connected):
                     daemon.delivery.wake()
+                daemon.metrics.traffic_collapsed.set(1 if watch.open is not None else 0)
+                notifier.status(
+                    f"{len(daemon.engine.households)} households, broker "
+                    f"{'connected' if connected else 'down'}, "
+                    f"{daemon.driver.stats.readings} readings handled"
+                )
                 next_gauges = now + 15.0
             if now >= next_purge:
                 s = daemon.settings.store

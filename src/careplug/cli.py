@@ -22,6 +22,7 @@ from careplug.settings import Settings, effective, load_settings
 EXIT_OK = 0
 EXIT_ERROR = 1
 EXIT_USAGE = 2
+EXIT_CONFIG = 78  # EX_CONFIG
 
 
 def _config_path(args: argparse.Namespace) -> Path | None:
@@ -38,9 +39,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     from careplug.app import run_until_stopped, start_daemon
     from careplug.registry import load_registry
 
-    settings = _settings(args)
+    try:
+        settings = _settings(args)
+        load_registry(settings.registry.path)  # a broken registry stops start-up with its reason
+    except ConfigError as exc:
+        print(f"careplug: {exc}", file=sys.stderr)
+        return EXIT_CONFIG  # systemd's RestartPreventExitStatus: no restart loop
     configure_logging(settings.logging.level, settings.logging.format)
-    load_registry(settings.registry.path)  # a broken registry stops start-up with its reason
     stop = threading.Event()
 
     def _on_signal(signum: int, frame: object) -> None:

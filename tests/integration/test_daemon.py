@@ -313,6 +313,9 @@ def test_broken_config_stops_start_up_naming_the_field(tmp_path: Path) -> None:
     result = daemon.cli("check-config")
     assert result.returncode == 2
     assert "detection.tiers.high" in result.stderr
+    run = daemon.cli("run")
+    assert run.returncode == 78  # EX_CONFIG: systemd does not restart into the same error
+    assert "detection.tiers.high" in run.stderr
 
 
 def test_sighup_reloads_registry_and_keeps_old_one_when_invalid(
