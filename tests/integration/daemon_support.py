@@ -174,3 +174,18 @@ class Watcher:
     def close(self) -> None:
         self.client.loop_stop()
         self.client.disconnect()
+
+
+def wait_power(store: Path, plug: str, power: float, timeout: float = 30.0) -> None:
+    """Poll the daemon's store until the plug's last power is ``power`` (a reading handled)."""
+    import sqlite3
+
+    row = None
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with sqlite3.connect(store) as db:
+            row = db.execute("SELECT power_w FROM plugs WHERE plug = ?", (plug,)).fetchone()
+        if row == (power,):
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"{plug} power is {row}, not {power}")

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import Mosquitto
-from tests.integration.daemon_support import DaemonProcess, Watcher, write_config
+from tests.integration.daemon_support import DaemonProcess, Watcher, wait_power, write_config
 
 pytestmark = pytest.mark.integration
 
@@ -250,14 +250,8 @@ def test_broker_restart_reconnects_and_queued_readings_arrive(
         w.reading("plug-1", 0.5)
         w.reading("plug-1", 180.0)
         daemon.start()
-        daemon.wait_log("daemon_started")
-        # the queued "switched on" reading reached the new process and counted as activity
-        import sqlite3
-
-        time.sleep(2.0)
-        with sqlite3.connect(tmp_path / "careplug.db") as db:
-            row = db.execute("SELECT power_w FROM plugs WHERE plug = 'plug-1'").fetchone()
-        assert row is not None and row[0] == 180.0
+        # the queued "switched on" reading reaches the new process
+        wait_power(tmp_path / "careplug.db", "plug-1", 180.0)
         listed = daemon.cli("alerts", "list", "--all", "--json")
         assert json.loads(listed.stdout) == []  # no alert about the outage at all
         w.close()
@@ -294,12 +288,7 @@ def test_bad_payloads_are_counted_and_do_not_stop_good_ones(
             "wrong_shape",
         }
         assert daemon.wait_log("unassigned_device_seen")["plug_id"] == "stranger-9"
-        time.sleep(1.0)
-        import sqlite3
-
-        with sqlite3.connect(tmp_path / "careplug.db") as db:
-            row = db.execute("SELECT power_w FROM plugs WHERE plug = 'plug-1'").fetchone()
-        assert row == (300.0,)
+        wait_power(tmp_path / "careplug.db", "plug-1", 300.0)
         assert daemon.process is not None and daemon.process.poll() is None
     finally:
         daemon.kill()
@@ -338,22 +327,14 @@ def test_sighup_reloads_registry_and_keeps_old_one_when_invalid(
         daemon.process.send_signal(signal.SIGHUP)
         assert daemon.wait_log("config_reloaded")["households"] == 2
         watcher.reading("plug-2", 40.0)
-        time.sleep(1.5)
-        import sqlite3
-
-        with sqlite3.connect(tmp_path / "careplug.db") as db:
-            row = db.execute("SELECT power_w FROM plugs WHERE plug = 'plug-2'").fetchone()
-        assert row == (40.0,)
+        wait_power(tmp_path / "careplug.db", "plug-2", 40.0)
         assert not [e for e in daemon.log_events() if e.get("event") == "unassigned_device_seen"]
         registry.write_text('[[household]]\nid = "hh-3"\ntier = "extreme"\n')
         daemon.process.send_signal(signal.SIGHUP)
         failed = daemon.wait_log("config_reload_failed")
         assert "tier" in failed["error"]
         watcher.reading("plug-2", 0.5)
-        time.sleep(1.5)
-        with sqlite3.connect(tmp_path / "careplug.db") as db:
-            row = db.execute("SELECT power_w FROM plugs WHERE plug = 'plug-2'").fetchone()
-        assert row == (0.5,)  # the old registry still runs
+        wait_power(tmp_path / "careplug.db", "plug-2", 0.5)  # the old registry still runs
         assert daemon.process.poll() is None
     finally:
         daemon.kill()
