@@ -137,6 +137,7 @@ class Driver:
         on_effects: Callable[[list[Effect]], None] | None = None,
         follow_clock_messages: bool = False,
         wall: Callable[[], float] | None = None,
+        processing_clock: Callable[[], float] = monotonic,
         history: HistorySink | None = None,
         metrics: CareplugMetrics | None = None,
         own_topics: frozenset[str] = frozenset(),
@@ -152,6 +153,8 @@ class Driver:
         self.follow_clock_messages = follow_clock_messages
         # the outbox runs on processing time, whatever event time a replay is at
         self._wall = wall or clock.now
+        self._monotonic = processing_clock
+        self._clock_mark: tuple[float, float] | None = None  # (event clock, processing clock)
         self.history = history
         self.metrics = metrics
         # careplug's own messages (its retained status) match broad plug filters like +/status
@@ -315,6 +318,16 @@ class Driver:
             if self._inbox.empty():
                 self.idle.set()
 
+    def process_pending(self) -> list[Effect]:
+        """Handle everything queued so far on the calling thread (tests, tools)."""
+        batch: list[object] = []
+        try:
+            while True:
+                batch.append(self._inbox.get_nowait())
+        except queue.Empty:
+            pass
+        return self.process(batch)
+
     def process(self, batch: list[object]) -> list[Effect]:
         """Handle a batch of inbox items: feed, evaluate, commit, acknowledge."""
         self.idle.clear()
@@ -338,6 +351,7 @@ class Driver:
                     self.engine.rebase(item.at)
                     self._last_done = math.floor(item.at / self.tick_s) * self.tick_s
                 self.clock.set(item.at)
+        self._watch_clock_jumps()
         self._advance(self.clock.now() - self.lateness_s, effects)
         self._poll_external()
         self._commit(effects)
@@ -351,6 +365,25 @@ class Driver:
                     item.error = exc
                 item.done.set()
         return effects
+
+    def _watch_clock_jumps(self, tolerance_s: float = 30.0) -> None:
+        """A host clock stepped by NTP is not time that passed: a forward step would make
+        every quiet household look later than it is (a burst of false alerts). Treat the step
+        as blind time; a backward step just pauses evaluation until time catches up."""
+        if self.follow_clock_messages:
+            return  # a replay's clock jumps by design
+        now, mono = self.clock.now(), self._monotonic()
+        mark = self._clock_mark
+        self._clock_mark = (now, mono)
+        if mark is None:
+            return
+        step = (now - mark[0]) - (mono - mark[1])
+        if step > tolerance_s:
+            log.warning("clock_jumped", direction="forward", seconds=round(step, 1))
+            self.engine.connection_lost(mark[0] + (mono - mark[1]))
+            self.engine.connection_restored(now)
+        elif step < -tolerance_s:
+            log.warning("clock_jumped", direction="backward", seconds=round(-step, 1))
 
     def _next_instant(self) -> float:
         due = self.engine.next_due()
