@@ -58,7 +58,7 @@ class Reporter:
 class HookReceiver:
     """A real HTTP server that records webhook POSTs (body, headers)."""
 
-    def __init__(self) -> None:
+    def __init__(self, port: int = 0) -> None:
         import http.server
 
         received = self.received = queue.Queue()
@@ -73,7 +73,7 @@ class HookReceiver:
             def log_message(self, *args: object) -> None:
                 pass
 
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 

@@ -122,7 +122,7 @@ class DeliveryWorker:
             self._count(note.channel, "delivered")
             delivered += 1
             log.info(
-                "notification_delivered",
+                "outbox_delivered",
                 key=note.key,
                 channel=note.channel,
                 attempts=item.attempts + 1,
@@ -151,11 +151,11 @@ class DeliveryWorker:
         self.store.mark_failed(key, channel, recipient, error, next_at)
         if next_at is None:
             self._count(channel, "dead")
-            log.error("notification_dead_lettered", key=key, channel=channel, error=error[:200])
+            log.error("outbox_dead_lettered", key=key, channel=channel, error=error[:200])
         else:
             self._count(channel, "retry")
             log.warning(
-                "notification_failed",
+                "outbox_retry_scheduled",
                 key=key,
                 channel=channel,
                 error=error[:200],
