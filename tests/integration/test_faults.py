@@ -56,3 +56,104 @@ def test_webhook_down_then_up_delivers_each_step_once(tmp_path: Path, mosquitto:
             hook.close()
         watcher.close()
         daemon.kill()
+
+
+def test_kill_9_under_load_loses_nothing_and_sends_nothing_twice(
+    tmp_path: Path, mosquitto: Mosquitto
+) -> None:
+    """200 plugs reporting fast, one household quiet; careplug is killed mid-stream and
+    restarted: every plug ends at its last published value (queued readings handled), the
+    quiet household's alert is raised and published exactly once."""
+    import json
+    import sqlite3
+    import threading
+
+    import paho.mqtt.client as paho
+    from paho.mqtt.enums import CallbackAPIVersion
+
+    plugs = 200
+    registry = "".join(
+        f'[[household]]\nid = "hh-{i}"\ntier = "high"\n'
+        f'[[household.plug]]\nid = "plug-{i}"\nreport_period = "5s"\n'
+        for i in range(plugs)
+    )
+    daemon = DaemonProcess(
+        write_config(tmp_path, mosquitto.port, threshold="6s", households=registry)
+    )
+    daemon.start()
+    watcher = Watcher(mosquitto.port)
+    stop = threading.Event()
+    last: dict[int, float] = {}
+
+    def load() -> None:
+        client = paho.Client(CallbackAPIVersion.VERSION2, client_id="loader", protocol=paho.MQTTv5)
+        client.max_inflight_messages_set(1000)
+        client.max_queued_messages_set(0)
+        client.connect("127.0.0.1", mosquitto.port)
+        client.loop_start()
+        k = 0
+        infos = []
+        while not stop.is_set():
+            for i in range(1, plugs):  # hh-0 stays quiet after its first reading
+                value = (150.0 if k % 2 else 0.5) + i / 1000  # switching on and off: lively
+                infos.append(
+                    client.publish(
+                        f"careplug/plugs/plug-{i}/reading", json.dumps({"power_w": value}), qos=1
+                    )
+                )
+                last[i] = value
+            k += 1
+            time.sleep(0.05)
+        for info in infos:
+            info.wait_for_publish(30)
+        client.loop_stop()
+        client.disconnect()
+
+    loader = threading.Thread(target=load, daemon=True)
+    try:
+        daemon.wait_log("broker_connected")
+        watcher.reading("plug-0", 0.5)
+        watcher.reading("plug-0", 150.0)  # hh-0's last activity
+        loader.start()
+        time.sleep(2.0)
+        daemon.kill()
+        time.sleep(1.5)  # readings keep coming: they queue in careplug's session
+        daemon.start()
+        raised = watcher.next_alert("raised", timeout=30)
+        assert raised["alert"]["household"] == "hh-0"
+        stopped_at = time.time()
+        stop.set()
+        loader.join(60)
+        deadline = time.monotonic() + 60
+        rows: dict[str, float] = {}
+        while time.monotonic() < deadline:
+            with sqlite3.connect(tmp_path / "careplug.db") as db:
+                rows = dict(db.execute("SELECT plug, power_w FROM plugs"))
+            if all(rows.get(f"plug-{i}") == v for i, v in last.items()):
+                break
+            time.sleep(0.5)
+        wrong = {
+            i: (rows.get(f"plug-{i}"), v) for i, v in last.items() if rows.get(f"plug-{i}") != v
+        }
+        assert wrong == {}
+        time.sleep(2.0)
+        again = []
+        while not watcher.alerts.empty():
+            again.append(watcher.alerts.get())
+        assert [
+            m for m in again if m.get("event") == "raised" and m["alert"]["household"] == "hh-0"
+        ] == []
+        from careplug.clock import parse_iso
+
+        # once the load stops every household goes quiet; before that only hh-0 was
+        listed = json.loads(daemon.cli("alerts", "list", "--all", "--json").stdout)
+        early = [
+            a["household"]
+            for a in listed
+            if a["kind"] == "inactivity" and parse_iso(a["raised_at"]) < stopped_at
+        ]
+        assert early == ["hh-0"]
+    finally:
+        stop.set()
+        watcher.close()
+        daemon.kill()
