@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import json
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,11 +24,12 @@ from careplug.adapters.mqtt import MqttAlertNotifier, MqttConnection, MqttOption
 from careplug.adapters.payloads import PayloadOptions, subscriptions
 from careplug.adapters.store_sqlite import SqliteStore
 from careplug.adapters.systemd import SystemdNotifier
-from careplug.clock import Clock, SystemClock, VirtualClock, monotonic
+from careplug.clock import Clock, SystemClock, VirtualClock, iso, monotonic
 from careplug.domain.activity import ActivityConfig
 from careplug.domain.engine import DetectionConfig, Engine
-from careplug.domain.model import Household, RiskTier
-from careplug.errors import CareplugError
+from careplug.domain.model import AlertKind, Household, RiskTier
+from careplug.domain.routing import SYSTEM_HOUSEHOLD
+from careplug.errors import CareplugError, DeliveryError
 from careplug.ports import Notifier
 from careplug.registry import load_registry
 from careplug.runtime.delivery import DeliveryWorker
@@ -370,6 +372,8 @@ def _add_readiness_checks(
         return mqtt.connected.is_set(), "connected" if mqtt.connected.is_set() else "down"
 
     def writable() -> tuple[bool, str]:
+        if not driver.store_ok:
+            return False, "writes to the store are failing (disk full or read-only?)"
         ok = store.writable()
         return ok, "writable" if ok else "store is not writable"
 
@@ -402,7 +406,7 @@ def run_until_stopped(
     interval = notifier.watchdog_interval
     wall = SystemClock()
     watch = SystemWatch(daemon.store, daemon.driver.router, wall.now())
-    next_watchdog = next_gauges = next_purge = monotonic()
+    next_watchdog = next_gauges = next_purge = next_store_notice = monotonic()
     status = 0
     try:
         while not stop.wait(0.5):
@@ -428,6 +432,9 @@ def run_until_stopped(
                     f"{daemon.driver.stats.readings} readings handled"
                 )
                 next_gauges = now + 15.0
+            if not daemon.driver.store_ok and now >= next_store_notice:
+                _announce_store_failure(daemon, wall.now())
+                next_store_notice = now + 600.0
             if now >= next_purge:
                 s = daemon.settings.store
                 purged = daemon.store.purge(
@@ -445,6 +452,26 @@ def run_until_stopped(
         daemon.stop()
         log.info("daemon_stopped")
     return status
+
+
+def _announce_store_failure(daemon: Daemon, at: float) -> None:
+    """An operator alert that cannot wait for the store: straight to the MQTT alert topic."""
+    topic = f"{daemon.settings.mqtt.alert_topic_prefix.rstrip('/')}/{SYSTEM_HOUSEHOLD}"
+    body = {
+        "event": "raised",
+        "at": iso(at),
+        "alert": {
+            "household": SYSTEM_HOUSEHOLD,
+            "kind": AlertKind.SYSTEM_DEGRADED.value,
+            "severity": "critical",
+            "message": "careplug cannot write its store (disk full or read-only); readings "
+            "are held unacknowledged at the broker until it can",
+        },
+    }
+    try:
+        daemon.mqtt.publish(topic, json.dumps(body), qos=1)
+    except DeliveryError as exc:
+        log.error("operator_notice_failed", error=str(exc))
 
 
 def _update_gauges(daemon: Daemon) -> None:

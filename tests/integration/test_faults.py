@@ -157,3 +157,77 @@ def test_kill_9_under_load_loses_nothing_and_sends_nothing_twice(
         stop.set()
         watcher.close()
         daemon.kill()
+
+
+def test_full_disk_holds_readings_reports_and_recovers(
+    tmp_path: Path, mosquitto: Mosquitto
+) -> None:
+    """The store's filesystem fills up: careplug stays up, /readyz says why, an operator
+    notice goes out on MQTT, nothing is acknowledged; space comes back and every reading held
+    at the broker is stored."""
+    import json
+    import os
+    import subprocess
+    import urllib.error
+    import urllib.request
+
+    from tests.integration.daemon_support import wait_power
+
+    state = tmp_path / "state"
+    state.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(state)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if mounted.returncode != 0:
+        message = f"cannot mount a tmpfs here: {mounted.stderr.strip()}"
+        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+            pytest.fail(message)
+        pytest.skip(message)
+    http_port = free_port()
+    config = write_config(
+        tmp_path,
+        mosquitto.port,
+        threshold="1h",
+        extra=f"[http]\nenabled = true\nport = {http_port}\n",
+    )
+    config.write_text(
+        config.read_text().replace('path = "careplug.db"', 'path = "state/careplug.db"')
+    )
+    daemon = DaemonProcess(config)
+    daemon.start()
+    watcher = Watcher(mosquitto.port)
+    filler = state / "filler"
+    try:
+        daemon.wait_log("broker_connected")
+        watcher.reading("plug-1", 1.0)
+        wait_power(state / "careplug.db", "plug-1", 1.0)
+        subprocess.run(
+            ["dd", "if=/dev/zero", f"of={filler}", "bs=64k"], capture_output=True, check=False
+        )  # until the disk is full
+        for k in range(200):  # enough to need new WAL pages
+            watcher.reading("plug-1", 100.0 + k)
+        daemon.wait_log("store_write_failed", timeout=30)
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{http_port}/readyz", timeout=5)
+            raise AssertionError("/readyz answered 200 with a full disk")
+        except urllib.error.HTTPError as exc:
+            body = json.loads(exc.read())
+            assert exc.code == 503
+            assert body["checks"]["store_writable"]["ok"] is False
+            assert "store" in body["checks"]["store_writable"]["reason"]
+            assert body["checks"]["broker_connected"]["ok"] is True
+        notice = watcher.next_alert("raised", timeout=30)
+        assert notice["alert"]["kind"] == "system_degraded"
+        assert daemon.process is not None and daemon.process.poll() is None
+        filler.unlink()
+        wait_power(state / "careplug.db", "plug-1", 299.0, timeout=60)
+        daemon.wait_log("store_write_recovered", timeout=30)
+        with urllib.request.urlopen(f"http://127.0.0.1:{http_port}/readyz", timeout=5) as r:
+            assert r.status == 200
+    finally:
+        watcher.close()
+        daemon.kill()
+        subprocess.run(["umount", "-l", str(state)], check=False)

@@ -17,6 +17,7 @@ import itertools
 import json
 import math
 import queue
+import sqlite3
 import threading
 from collections import Counter
 from collections.abc import Callable
@@ -36,6 +37,8 @@ from careplug.domain.engine import (
     DeviceStatusChanged,
     Effect,
     Engine,
+    HouseholdMemory,
+    PlugMemory,
     UnassignedDevice,
 )
 from careplug.domain.model import (
@@ -43,12 +46,13 @@ from careplug.domain.model import (
     Alert,
     AlertState,
     AuditEntry,
+    HouseholdId,
     ItemKind,
     PlugAvailability,
     PlugId,
     Reading,
 )
-from careplug.errors import IllegalTransition
+from careplug.errors import IllegalTransition, StoreError
 from careplug.logconfig import RateLimiter
 from careplug.ports import HistorySink, Notification
 from careplug.runtime.fanout import FanoutConfig
@@ -175,6 +179,11 @@ class Driver:
         self.idle = threading.Event()
         self._readings_uncounted = 0
         self._escalated_at = -math.inf
+        # what could not be written yet (the disk was full or read-only), retried each batch
+        self._unsaved_plugs: dict[PlugId, PlugMemory] = {}
+        self._unsaved_households: dict[HouseholdId, HouseholdMemory] = {}
+        self._unstored: list[AlertChanged] = []
+        self.store_ok = True
         # replay mode only, touched only on paho's thread
         self._replay_now: float | None = None
         self._before_clock: list[tuple[str, bytes, bool, int, int]] = []
@@ -467,12 +476,9 @@ class Driver:
             )
 
     def _commit(self, effects: list[Effect]) -> None:
-        plugs, households = self.engine.take_dirty()
-        self.store.save_state(plugs, households)
-        notified = False
         for effect in effects:
             if isinstance(effect, AlertChanged):
-                notified |= self._store_alert(effect)
+                self._unstored.append(effect)
             elif isinstance(effect, ActivitySeen):
                 self.stats.activity += 1
             elif isinstance(effect, DeviceStatusChanged):
@@ -487,6 +493,7 @@ class Driver:
             elif isinstance(effect, UnassignedDevice):
                 self.stats.unassigned += 1
                 log.warning("unassigned_device_seen", plug_id=effect.plug, at=iso(effect.at))
+        notified = self._save()
         if self.history is not None:
             for effect in effects:
                 self._history_effect(effect)
@@ -494,6 +501,8 @@ class Driver:
             self._on_effects(effects)
         if notified and self._on_notifications is not None:
             self._on_notifications()
+        if not self.store_ok:
+            return  # nothing is acknowledged that is not stored: the broker keeps it for us
         if self._ack is not None:
             for message in self._to_ack:
                 self._ack(message.mid, message.qos)
@@ -507,6 +516,37 @@ class Driver:
                 self.metrics.readings_handled.inc(self._readings_uncounted)
         self._readings_uncounted = 0
         self._to_ack.clear()
+
+    def _save(self) -> bool:
+        """Write the engine's changes and pending alert transitions; keep them on failure.
+
+        A full or read-only disk must not lose anything: snapshots and transitions stay in
+        memory and are retried with the next batch; messages stay unacknowledged meanwhile.
+        """
+        plugs, households = self.engine.take_dirty()
+        for plug in plugs:
+            self._unsaved_plugs[plug.plug] = plug
+        for household in households:
+            self._unsaved_households[household.household] = household
+        notified = False
+        try:
+            self.store.save_state(self._unsaved_plugs.values(), self._unsaved_households.values())
+            self._unsaved_plugs.clear()
+            self._unsaved_households.clear()
+            while self._unstored:
+                notified |= self._store_alert(self._unstored[0])
+                self._unstored.pop(0)
+        except (StoreError, sqlite3.Error) as exc:
+            if self.store_ok:
+                log.error(
+                    "store_write_failed", error=str(exc)[:300], pending_alerts=len(self._unstored)
+                )
+            self.store_ok = False
+            return notified
+        if not self.store_ok:
+            log.info("store_write_recovered")
+        self.store_ok = True
+        return notified
 
     def _store_alert(self, effect: AlertChanged) -> bool:
         alert, audit = effect.alert, effect.audit
@@ -562,6 +602,10 @@ class Driver:
                 self.store.record_transition(
                     alert, audit, before, self._notifications(alert, audit), self._wall()
                 )
+            except (StoreError, sqlite3.Error):
+                # the disk is failing (reported by _save): the step is due again next time
+                self._escalated_at = -math.inf
+                return stored
             except IllegalTransition:
                 # a person acknowledged or resolved it meanwhile: follow them
                 current = self.store.get_alert(alert.id)
