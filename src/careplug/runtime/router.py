@@ -21,11 +21,18 @@ from careplug.domain.model import (
     Household,
     HouseholdId,
 )
-from careplug.domain.routing import Delivery, Directory, decide_escalation, route
+from careplug.domain.routing import (
+    Delivery,
+    Directory,
+    decide_escalation,
+    reminder_index,
+    route,
+)
 from careplug.ports import Notification
 from careplug.runtime.fanout import FanoutConfig, alert_document, notifications_for
 
 ESCALATION_KEY = "escalation_level"
+REMINDER_KEY = "reminders_sent"
 
 _EVENTS = {
     "raised": messages.MessageEvent.RAISED,
@@ -56,6 +63,17 @@ class AlertRouter:
         if self.directory is None:
             return out
         action = audit.action
+        if action.startswith("reminder_"):
+            number = int(action.rsplit("_", 1)[1])
+            deliveries = self._route(alert, audit.at, 0)
+            return out + self._notes(
+                alert,
+                deliveries,
+                messages.MessageEvent.REMINDER,
+                audit.at,
+                None,
+                step=f"r{number}",
+            )
         if action.startswith("escalated_level_"):
             level = int(action.rsplit("_", 1)[1])
             deliveries = self._route(alert, audit.at, level)
@@ -140,4 +158,19 @@ class AlertRouter:
                 )
                 out.append((escalated, audit, alert.state))
                 alert = escalated
+            # reminders to the first recipients repeat until someone acknowledges; after an
+            # outage only the latest due one is sent, never a burst
+            sent = int(str(alert.details.get(REMINDER_KEY, 0)))
+            due = reminder_index(alert, policy, at)
+            if due > sent:
+                reminded = dataclasses.replace(alert, details={**alert.details, REMINDER_KEY: due})
+                audit = AuditEntry(
+                    alert.id,
+                    at,
+                    SYSTEM_ACTOR,
+                    f"reminder_{due}",
+                    alert.state,
+                    "not acknowledged: reminder",
+                )
+                out.append((reminded, audit, alert.state))
         return out
