@@ -34,7 +34,7 @@ from careplug.adapters.web.service import (
 )
 from careplug.adapters.web.views import StripCell
 from careplug.clock import Clock, iso
-from careplug.domain.model import CASEWORKER_OUTCOMES, Alert
+from careplug.domain.model import CASEWORKER_OUTCOMES, Alert, Outcome
 from careplug.errors import CareplugError, IllegalTransition, StoreError
 
 log = structlog.get_logger("careplug.console")
@@ -356,7 +356,7 @@ def create_app(
             when=when,
             ago=ago,
             path=request.url.path,
-            outcomes=sorted(o.value for o in CASEWORKER_OUTCOMES),
+            outcomes=[o.value for o in Outcome if o in CASEWORKER_OUTCOMES],
             **context,
         )
         return HTMLResponse(body, status_code=status_code)

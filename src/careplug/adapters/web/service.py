@@ -181,7 +181,9 @@ class ConsoleService:
             HistoryEntry(e.at, e.actor, e.action, e.note, away_id=e.away_id)
             for e in self.store.away_audit(h.id)
         )
-        history.sort(key=lambda e: e.at, reverse=True)
+        # newest first; steps at the same instant keep their recorded order, reversed
+        history.sort(key=lambda e: e.at)
+        history.reverse()
         return HouseholdView(
             household=h,
             status=base.status,
