@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 
-from careplug.adapters.store_sqlite import SqliteStore
+from careplug.adapters.store_sqlite import ConsoleUser, SqliteStore
 from careplug.adapters.web import create_app
-from careplug.adapters.web.auth import add_user
+from careplug.adapters.web.auth import hash_password
 from careplug.clock import VirtualClock, parse_iso
 from careplug.domain import alerts as alert_rules
 from careplug.domain.engine import HouseholdMemory
@@ -67,13 +68,22 @@ class World:
         )
 
 
+@cache
+def _hash(username: str) -> str:
+    """argon2 is slow on purpose: hash each test password once per test session."""
+    return hash_password(PASSWORDS[username])
+
+
 def build_world(directory: Path) -> World:
     """A store with accounts, household state, activity and one open alert per household."""
     store = SqliteStore(directory / "careplug.db")
     clock = VirtualClock(START)
-    add_user(store, "kim", PASSWORDS["kim"], "caseworker", START, display_name="김복지")
-    add_user(store, "lee", PASSWORDS["lee"], "caseworker", START, locale="en")
-    add_user(store, "boss", PASSWORDS["boss"], "admin", START)
+    for user in (
+        ConsoleUser("kim", "caseworker", _hash("kim"), "김복지", "ko", True, START, START),
+        ConsoleUser("lee", "caseworker", _hash("lee"), "", "en", True, START, START),
+        ConsoleUser("boss", "admin", _hash("boss"), "", "ko", True, START, START),
+    ):
+        store.add_user(user)
     store.save_state(
         [],
         [

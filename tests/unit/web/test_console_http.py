@@ -342,3 +342,18 @@ def test_openapi_describes_the_api(client: httpx.Client) -> None:
     outcome = spec["components"]["schemas"]["ResolveIn"]["properties"]["outcome"]
     assert "visited_ok" in outcome["enum"]
     assert not any(p.startswith(("/login", "/households")) for p in spec["paths"])
+
+
+def test_repeated_wrong_passwords_lock_the_username_for_a_while(
+    world: World, client: httpx.Client
+) -> None:
+    """Five failures lock kim out (even with the right password) until the lockout passes;
+    other users are unaffected."""
+    for _ in range(5):
+        bad = client.post("/api/v1/session", json={"username": "kim", "password": "guess-guess"})
+        assert bad.status_code == 401
+    right = {"username": "kim", "password": PASSWORDS["kim"]}
+    assert client.post("/api/v1/session", json=right).status_code == 401
+    assert api_headers(client, "lee")
+    world.clock.advance(901)
+    assert client.post("/api/v1/session", json=right).status_code == 200

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import threading
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -81,3 +82,34 @@ def add_user(
     user = ConsoleUser(name, role, hash_password(password), display_name, locale, True, at, at)
     store.add_user(user)
     return user
+
+
+class LoginThrottle:
+    """Locks a username for ``lockout_s`` after ``attempts`` failures within that time.
+
+    In memory (a restart forgets it) and keyed by username, so guessing one account's
+    password is slow while other caseworkers can still log in.
+    """
+
+    def __init__(self, attempts: int, lockout_s: float) -> None:
+        self._attempts = attempts
+        self._lockout_s = lockout_s
+        self._failures: dict[str, list[float]] = {}
+        self._lock = threading.Lock()
+
+    def allowed(self, username: str, at: EpochSeconds) -> bool:
+        """False while the username is locked at ``at``."""
+        with self._lock:
+            recent = [t for t in self._failures.get(username, []) if at - t < self._lockout_s]
+            self._failures[username] = recent
+            return len(recent) < self._attempts
+
+    def failed(self, username: str, at: EpochSeconds) -> None:
+        """Count a failed attempt."""
+        with self._lock:
+            self._failures.setdefault(username, []).append(at)
+
+    def succeeded(self, username: str) -> None:
+        """Forget the failures of a user who got in."""
+        with self._lock:
+            self._failures.pop(username, None)
