@@ -357,3 +357,16 @@ def test_repeated_wrong_passwords_lock_the_username_for_a_while(
     assert api_headers(client, "lee")
     world.clock.advance(901)
     assert client.post("/api/v1/session", json=right).status_code == 200
+
+
+def test_user_admin_page_is_for_admins_only(client: httpx.Client) -> None:
+    """kim gets 403 on the users page; the admin sees every account and can add one."""
+    page_login(client, "kim")
+    assert client.get("/admin/users").status_code == 403
+    client.cookies.clear()
+    csrf = page_login(client, "boss")
+    page = client.get("/admin/users").text
+    assert re.findall(r'data-user="([^"]+)"', page) == ["boss", "kim", "lee"]
+    form = {"csrf": csrf, "username": "park", "password": "park-password-1", "role": "caseworker"}
+    assert client.post("/admin/users", data=form).headers["location"] == "/admin/users?ok=1"
+    assert 'data-user="park"' in client.get("/admin/users").text

@@ -77,3 +77,15 @@ def test_strip_buckets_align_and_count() -> None:
     cells = activity_strip([0.0, 3599.0, 3600.0, 7300.0, -1.0, 99999.0], 7200.5, 3, 3600.0)
     assert [c.start for c in cells] == [0.0, 3600.0, 7200.0]
     assert [c.count for c in cells] == [2, 1, 1]
+
+
+def test_translations_default_to_korean_and_degrade_readably() -> None:
+    """Korean unless English is asked for; an unknown kind shows its code, not a dotted key."""
+    from careplug.adapters.web.i18n import pick_locale, translate
+
+    assert pick_locale(None, "") == "ko"
+    assert pick_locale("en-US") == "en"
+    assert pick_locale("fr", "en") == "en"
+    assert translate("ko", "status.critical") == "위험"
+    assert translate("en", "status.critical") == "Critical"
+    assert translate("en", "kind.something_new") == "something_new"

@@ -109,6 +109,8 @@ _TEXTS: dict[str, tuple[str, str]] = {
     "action.resolved": ("종결", "resolved"),
     "action.away_set": ("부재 등록", "away set"),
     "action.away_ended": ("부재 종료", "away ended"),
+    "action.escalated_warning": ("주의로 상향", "escalated to warning"),
+    "action.escalated_critical": ("위험으로 상향", "escalated to critical"),
 }
 
 
@@ -123,8 +125,9 @@ def pick_locale(*candidates: str | None) -> str:
 
 
 def translate(locale: str, key: str) -> str:
-    """The text for ``key`` in ``locale``; an unknown key is returned as is."""
+    """The text for ``key`` in ``locale``; an unknown ``group.value`` key (a new alert kind or
+    audit action) shows its value, any other unknown key itself."""
     pair = _TEXTS.get(key)
     if pair is None:
-        return key
+        return key.partition(".")[2] or key
     return pair[0] if locale == "ko" else pair[1]
