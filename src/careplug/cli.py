@@ -275,6 +275,93 @@ def cmd_healthcheck(args: argparse.Namespace) -> int:
     return healthcheck(args.url, args.timeout)
 
 
+def _read_password(args: argparse.Namespace) -> str:
+    if args.password_stdin:
+        return sys.stdin.readline().rstrip("\n")
+    import getpass
+
+    first = getpass.getpass("password: ")
+    if first != getpass.getpass("again: "):
+        raise CareplugError("the passwords differ")
+    return first
+
+
+def cmd_users_add(args: argparse.Namespace) -> int:
+    """Create a console account (the password is hashed with argon2id)."""
+    from careplug.adapters.web.auth import add_user
+
+    store = _store(args)
+    user = add_user(
+        store,
+        args.username,
+        _read_password(args),
+        args.role,
+        SystemClock().now(),
+        display_name=args.name or "",
+        locale=args.locale,
+    )
+    print(f"{user.username} added ({user.role})")
+    return EXIT_OK
+
+
+def cmd_users_passwd(args: argparse.Namespace) -> int:
+    """Set a console account's password; its sessions end."""
+    from careplug.adapters.web.auth import hash_password
+
+    store = _store(args)
+    store.set_password(args.username, hash_password(_read_password(args)), SystemClock().now())
+    print(f"password of {args.username} changed")
+    return EXIT_OK
+
+
+def cmd_users_list(args: argparse.Namespace) -> int:
+    """List console accounts."""
+    users = _store(args).list_users()
+    if args.json:
+        rows = [
+            {"username": u.username, "role": u.role, "name": u.display_name, "active": u.active}
+            for u in users
+        ]
+        print(json.dumps(rows, ensure_ascii=False, indent=2))
+        return EXIT_OK
+    for u in users:
+        print(
+            f"{u.username:24} {u.role:10} {'active' if u.active else 'inactive':8} {u.display_name}"
+        )
+    return EXIT_OK
+
+
+def cmd_console(args: argparse.Namespace) -> int:
+    """Serve the caseworker console against the configured store until SIGTERM or SIGINT."""
+    from careplug.adapters.store_sqlite import SqliteStore
+    from careplug.adapters.web import ConsoleSettings, create_app, serve_in_thread
+    from careplug.app import fanout_config
+    from careplug.registry import load_registry
+    from careplug.runtime.fanout import notifications_for
+
+    settings = _settings(args)
+    configure_logging(settings.logging.level, settings.logging.format)
+    households = load_registry(settings.registry.path)
+    store = SqliteStore(settings.store.path, origin="console")
+    fanout = fanout_config(settings)
+    app = create_app(
+        store,
+        households,
+        SystemClock(),
+        notifications=lambda alert, audit: notifications_for(alert, audit, fanout),
+        settings=ConsoleSettings(secure_cookies=args.secure_cookies),
+    )
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    server = serve_in_thread(app, args.host, args.port)
+    print(f"careplug console on {server.url}", flush=True)
+    stop.wait()
+    server.stop()
+    store.close()
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (exposed for docs and tests)."""
     parser = argparse.ArgumentParser(
@@ -366,6 +453,33 @@ def build_parser() -> argparse.ArgumentParser:
     health.add_argument("--url", default="http://127.0.0.1:9310/healthz")
     health.add_argument("--timeout", type=float, default=3.0)
     health.set_defaults(func=cmd_healthcheck)
+
+    console = sub.add_parser("console", parents=[common], help="serve the caseworker console")
+    console.add_argument("--host", default="127.0.0.1", help="listen address (loopback default)")
+    console.add_argument("--port", type=int, default=9320)
+    console.add_argument(
+        "--secure-cookies", action="store_true", help="mark cookies Secure (behind HTTPS)"
+    )
+    console.set_defaults(func=cmd_console)
+
+    users = sub.add_parser("users", help="console accounts: add, passwd, list")
+    users_sub = users.add_subparsers(dest="users_command", required=True)
+    user_store = argparse.ArgumentParser(add_help=False, parents=[common])
+    user_store.add_argument("--store", help="SQLite store (default: from the config)")
+    u_add = users_sub.add_parser("add", parents=[user_store], help="create an account")
+    u_add.add_argument("username", help="the id used in the registry's caseworkers lists")
+    u_add.add_argument("--role", choices=["caseworker", "admin"], default="caseworker")
+    u_add.add_argument("--name", help="display name")
+    u_add.add_argument("--locale", choices=["ko", "en"], default="ko")
+    u_add.add_argument("--password-stdin", action="store_true", help="read it from stdin")
+    u_add.set_defaults(func=cmd_users_add)
+    u_pw = users_sub.add_parser("passwd", parents=[user_store], help="set a password")
+    u_pw.add_argument("username")
+    u_pw.add_argument("--password-stdin", action="store_true", help="read it from stdin")
+    u_pw.set_defaults(func=cmd_users_passwd)
+    u_list = users_sub.add_parser("list", parents=[user_store], help="list accounts")
+    u_list.add_argument("--json", action="store_true", help="machine-readable output")
+    u_list.set_defaults(func=cmd_users_list)
     return parser
 
 

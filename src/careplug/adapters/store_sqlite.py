@@ -12,6 +12,7 @@ import json
 import sqlite3
 import threading
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -105,8 +106,56 @@ MIGRATIONS: list[str] = [
     CREATE INDEX outbox_due ON outbox(next_attempt_at) WHERE delivered_at IS NULL
         AND next_attempt_at IS NOT NULL;
     """,
-    # 2: caseworker console (users, sessions, activity history) — reserved, filled by that work
-    "",
+    # 2: caseworker console: users, sessions, activity history, away periods with their audit
+    """
+    CREATE TABLE users (
+        username TEXT PRIMARY KEY,
+        role TEXT NOT NULL,
+        password_hash TEXT NOT NULL,
+        display_name TEXT NOT NULL DEFAULT '',
+        locale TEXT NOT NULL DEFAULT 'ko',
+        active INTEGER NOT NULL DEFAULT 1,
+        created_at REAL NOT NULL,
+        password_changed_at REAL NOT NULL
+    );
+    CREATE TABLE sessions (
+        token_hash TEXT PRIMARY KEY,
+        username TEXT NOT NULL REFERENCES users(username),
+        csrf TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        expires_at REAL NOT NULL
+    );
+    CREATE INDEX sessions_user ON sessions(username);
+    CREATE TABLE activity (
+        household TEXT NOT NULL,
+        plug TEXT NOT NULL,
+        at REAL NOT NULL,
+        PRIMARY KEY (household, at, plug)
+    ) WITHOUT ROWID;
+    CREATE TABLE away_periods (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        household TEXT NOT NULL,
+        start_at REAL NOT NULL,
+        end_at REAL,
+        ended_at REAL,
+        note TEXT,
+        created_by TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        ended_by TEXT
+    );
+    CREATE INDEX away_household ON away_periods(household, start_at);
+    CREATE TABLE away_audit (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        away_id INTEGER NOT NULL REFERENCES away_periods(id),
+        household TEXT NOT NULL,
+        at REAL NOT NULL,
+        actor TEXT NOT NULL,
+        action TEXT NOT NULL,
+        note TEXT,
+        origin TEXT NOT NULL
+    );
+    CREATE INDEX away_audit_household ON away_audit(household, seq)
+    """,
     # 3: learnt routines and away periods — reserved, filled by that work
     "",
 ]
@@ -156,6 +205,75 @@ def _outbox_item(r: tuple[Any, ...]) -> OutboxItem:
     """An outbox row (key … data, attempts, a time, last_error, address) as an item."""
     note = Notification(r[0], r[1], r[2], r[3], r[4], r[5], address=r[10], data=json.loads(r[6]))
     return OutboxItem(note, r[7], r[8], r[9])
+
+
+@dataclass(frozen=True, slots=True)
+class ConsoleUser:
+    """A console account: ``role`` is ``caseworker`` or ``admin``; the hash is argon2/bcrypt."""
+
+    username: str
+    role: str
+    password_hash: str
+    display_name: str = ""
+    locale: str = "ko"
+    active: bool = True
+    created_at: EpochSeconds = 0.0
+    password_changed_at: EpochSeconds = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class ConsoleSession:
+    """A logged-in session; only a hash of its token is stored."""
+
+    token_hash: str
+    username: str
+    csrf: str
+    created_at: EpochSeconds
+    expires_at: EpochSeconds
+
+
+@dataclass(frozen=True, slots=True)
+class AwayPeriod:
+    """The resident is away (hospital stay, family visit) from ``start_at`` to ``end_at``
+    (None: until ended); ``ended_at`` is when someone ended it early."""
+
+    id: int
+    household: HouseholdId
+    start_at: EpochSeconds
+    end_at: EpochSeconds | None
+    ended_at: EpochSeconds | None
+    note: str | None
+    created_by: str
+    created_at: EpochSeconds
+    ended_by: str | None = None
+
+    def active_at(self, at: EpochSeconds) -> bool:
+        """True when the period covers event time ``at``."""
+        if at < self.start_at:
+            return False
+        if self.ended_at is not None and at >= self.ended_at:
+            return False
+        return self.end_at is None or at < self.end_at
+
+
+@dataclass(frozen=True, slots=True)
+class AwayAuditEntry:
+    """One append-only record of an away period being set or ended."""
+
+    away_id: int
+    household: HouseholdId
+    at: EpochSeconds
+    actor: str
+    action: str
+    note: str | None
+    origin: str
+
+
+_AWAY_COLUMNS = "id, household, start_at, end_at, ended_at, note, created_by, created_at, ended_by"
+
+
+def _row_to_away(r: Sequence[Any]) -> AwayPeriod:
+    return AwayPeriod(int(r[0]), HouseholdId(r[1]), r[2], r[3], r[4], r[5], r[6], r[7], r[8])
 
 
 class SqliteStore:
@@ -231,12 +349,15 @@ class SqliteStore:
         expected: AlertState | None,
         notifications: Sequence[Notification] = (),
         at: EpochSeconds | None = None,
+        *,
+        origin: str | None = None,
     ) -> int:
         """Store an alert transition, its audit entry and its notifications atomically.
 
         ``expected`` is the state the alert must have in the store (None: it must be new);
-        otherwise :class:`IllegalTransition` (someone else changed it first). Returns the
-        audit sequence number.
+        otherwise :class:`IllegalTransition` (someone else changed it first). ``origin``
+        overrides the store's own (the console records ``"console"`` so the daemon, sharing
+        the file or even this object, picks the change up). Returns the audit sequence number.
         """
         with self._lock:
             db = self._db
@@ -280,7 +401,7 @@ class SqliteStore:
                         audit.state.value,
                         audit.note,
                         audit.outcome.value if audit.outcome else None,
-                        self._origin,
+                        origin or self._origin,
                     ),
                 )
                 self._insert_outbox(notifications, at if at is not None else audit.at)
@@ -574,3 +695,286 @@ class SqliteStore:
                 "next_attempt_at IS NULL ORDER BY created_at"
             ).fetchall()
         return [_outbox_item(r) for r in rows]
+
+    # -- console: users and sessions ---------------------------------------------------
+
+    def _write(self, sql: str, params: Sequence[object]) -> int:
+        with self._lock:
+            cursor = self._db.execute(sql, params)
+            return int(cursor.rowcount)
+
+    def add_user(self, user: ConsoleUser) -> None:
+        """Create a console account; :class:`StoreError` when the name is taken."""
+        try:
+            self._write(
+                "INSERT INTO users (username, role, password_hash, display_name, locale, active,"
+                " created_at, password_changed_at) VALUES (?,?,?,?,?,?,?,?)",
+                (
+                    user.username,
+                    user.role,
+                    user.password_hash,
+                    user.display_name,
+                    user.locale,
+                    int(user.active),
+                    user.created_at,
+                    user.password_changed_at,
+                ),
+            )
+        except sqlite3.IntegrityError as exc:
+            raise StoreError(f"user {user.username} already exists") from exc
+
+    def get_user(self, username: str) -> ConsoleUser | None:
+        """The account with that name, or None."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT username, role, password_hash, display_name, locale, active, created_at,"
+                " password_changed_at FROM users WHERE username = ?",
+                (username,),
+            ).fetchone()
+        if row is None:
+            return None
+        return ConsoleUser(row[0], row[1], row[2], row[3], row[4], bool(row[5]), row[6], row[7])
+
+    def list_users(self) -> list[ConsoleUser]:
+        """Every account, by name."""
+        with self._lock:
+            names = [r[0] for r in self._db.execute("SELECT username FROM users ORDER BY 1")]
+        return [u for u in (self.get_user(n) for n in names) if u is not None]
+
+    def set_password(self, username: str, password_hash: str, at: EpochSeconds) -> None:
+        """Replace a password hash and end every session of that user."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                changed = self._db.execute(
+                    "UPDATE users SET password_hash = ?, password_changed_at = ? "
+                    "WHERE username = ?",
+                    (password_hash, at, username),
+                ).rowcount
+                self._db.execute("DELETE FROM sessions WHERE username = ?", (username,))
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+        if not changed:
+            raise StoreError(f"no user {username}")
+
+    def update_user(
+        self,
+        username: str,
+        *,
+        role: str | None = None,
+        active: bool | None = None,
+        display_name: str | None = None,
+        locale: str | None = None,
+    ) -> None:
+        """Change an account's role, activity, name or locale; deactivating ends sessions."""
+        sets: list[str] = []
+        params: list[object] = []
+        for column, value in (
+            ("role", role),
+            ("active", None if active is None else int(active)),
+            ("display_name", display_name),
+            ("locale", locale),
+        ):
+            if value is not None:
+                sets.append(f"{column} = ?")
+                params.append(value)
+        if not sets:
+            return
+        if not self._write(
+            f"UPDATE users SET {', '.join(sets)} WHERE username = ?", [*params, username]
+        ):
+            raise StoreError(f"no user {username}")
+        if active is False:
+            self._write("DELETE FROM sessions WHERE username = ?", (username,))
+
+    def create_session(self, session: ConsoleSession) -> None:
+        """Store a new session."""
+        self._write(
+            "INSERT INTO sessions (token_hash, username, csrf, created_at, expires_at)"
+            " VALUES (?,?,?,?,?)",
+            (
+                session.token_hash,
+                session.username,
+                session.csrf,
+                session.created_at,
+                session.expires_at,
+            ),
+        )
+
+    def get_session(self, token_hash: str, at: EpochSeconds) -> ConsoleSession | None:
+        """The session unless it expired at ``at`` (expired ones are deleted on the way)."""
+        with self._lock:
+            self._db.execute("DELETE FROM sessions WHERE expires_at <= ?", (at,))
+            row = self._db.execute(
+                "SELECT token_hash, username, csrf, created_at, expires_at FROM sessions "
+                "WHERE token_hash = ?",
+                (token_hash,),
+            ).fetchone()
+        return None if row is None else ConsoleSession(*row)
+
+    def delete_session(self, token_hash: str) -> None:
+        """Log out."""
+        self._write("DELETE FROM sessions WHERE token_hash = ?", (token_hash,))
+
+    # -- console: activity history ------------------------------------------------------
+
+    def record_activity(self, rows: Iterable[tuple[HouseholdId, PlugId, EpochSeconds]]) -> None:
+        """Append detected activity (household, plug, event time); repeats are ignored."""
+        batch = list(rows)
+        if not batch:
+            return
+        with self._lock:
+            self._db.execute("BEGIN")
+            try:
+                self._db.executemany(
+                    "INSERT OR IGNORE INTO activity (household, plug, at) VALUES (?,?,?)", batch
+                )
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+
+    def activity_between(
+        self, household: HouseholdId, start: EpochSeconds, end: EpochSeconds
+    ) -> list[tuple[PlugId, EpochSeconds]]:
+        """Activity of one household in ``[start, end)``, oldest first, as (plug, time)."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT plug, at FROM activity WHERE household = ? AND at >= ? AND at < ? "
+                "ORDER BY at, plug",
+                (household, start, end),
+            ).fetchall()
+        return [(PlugId(r[0]), float(r[1])) for r in rows]
+
+    # -- console: away periods ----------------------------------------------------------
+
+    def _away_audit(
+        self,
+        away_id: int,
+        household: str,
+        at: float,
+        actor: str,
+        action: str,
+        note: str | None,
+        origin: str | None,
+    ) -> None:
+        self._db.execute(
+            "INSERT INTO away_audit (away_id, household, at, actor, action, note, origin)"
+            " VALUES (?,?,?,?,?,?,?)",
+            (away_id, household, at, actor, action, note, origin or self._origin),
+        )
+
+    def set_away(
+        self,
+        household: HouseholdId,
+        start: EpochSeconds,
+        end: EpochSeconds | None,
+        by: str,
+        at: EpochSeconds,
+        note: str | None = None,
+        *,
+        origin: str | None = None,
+    ) -> AwayPeriod:
+        """Record that the resident is away from ``start`` until ``end`` (None: until ended).
+
+        ``at`` is when the caseworker said so; the step is audited.
+        """
+        if end is not None and end <= start:
+            raise IllegalTransition("an away period must end after it starts")
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                cursor = self._db.execute(
+                    "INSERT INTO away_periods (household, start_at, end_at, note, created_by,"
+                    " created_at) VALUES (?,?,?,?,?,?)",
+                    (household, start, end, note, by, at),
+                )
+                away_id = int(cursor.lastrowid or 0)
+                self._away_audit(away_id, household, at, by, "away_set", note, origin)
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+        return AwayPeriod(away_id, household, start, end, None, note, by, at)
+
+    def get_away(self, away_id: int) -> AwayPeriod | None:
+        """One away period, or None."""
+        with self._lock:
+            row = self._db.execute(
+                f"SELECT {_AWAY_COLUMNS} FROM away_periods WHERE id = ?", (away_id,)
+            ).fetchone()
+        return None if row is None else _row_to_away(row)
+
+    def end_away(
+        self,
+        away_id: int,
+        by: str,
+        at: EpochSeconds,
+        note: str | None = None,
+        *,
+        origin: str | None = None,
+    ) -> AwayPeriod:
+        """End an away period at ``at``; :class:`IllegalTransition` if it is already over."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                row = self._db.execute(
+                    f"SELECT {_AWAY_COLUMNS} FROM away_periods WHERE id = ?", (away_id,)
+                ).fetchone()
+                if row is None:
+                    raise IllegalTransition(f"no away period {away_id}")
+                period = _row_to_away(row)
+                if period.ended_at is not None or (
+                    period.end_at is not None and period.end_at <= at
+                ):
+                    raise IllegalTransition(f"away period {away_id} is already over")
+                self._db.execute(
+                    "UPDATE away_periods SET ended_at = ?, ended_by = ? WHERE id = ?",
+                    (at, by, away_id),
+                )
+                self._away_audit(away_id, period.household, at, by, "away_ended", note, origin)
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+        return AwayPeriod(
+            period.id,
+            period.household,
+            period.start_at,
+            period.end_at,
+            at,
+            period.note,
+            period.created_by,
+            period.created_at,
+            by,
+        )
+
+    def list_away(
+        self, household: HouseholdId | None = None, *, active_at: EpochSeconds | None = None
+    ) -> list[AwayPeriod]:
+        """Away periods (of one household), newest first; only those covering ``active_at``
+        when given."""
+        where, params = "", []
+        if household is not None:
+            where, params = "WHERE household = ?", [household]
+        with self._lock:
+            rows = self._db.execute(
+                f"SELECT {_AWAY_COLUMNS} FROM away_periods {where} ORDER BY start_at DESC, id DESC",
+                params,
+            ).fetchall()
+        periods = [_row_to_away(r) for r in rows]
+        if active_at is not None:
+            periods = [p for p in periods if p.active_at(active_at)]
+        return periods
+
+    def away_audit(self, household: HouseholdId) -> list[AwayAuditEntry]:
+        """The away trail of one household, oldest first."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT away_id, household, at, actor, action, note, origin FROM away_audit "
+                "WHERE household = ? ORDER BY seq",
+                (household,),
+            ).fetchall()
+        return [AwayAuditEntry(r[0], HouseholdId(r[1]), r[2], r[3], r[4], r[5], r[6]) for r in rows]
