@@ -293,6 +293,8 @@ def start_daemon(
         )
         scheduler.start()
         stack.callback(lambda: scheduler.shutdown(wait=False))
+        if settings.console.enabled:
+            _serve_console(settings, store, driver, wall, stack)
         http: MetricsServer | None = None
         if settings.http.enabled:
             http = MetricsServer(metrics, settings.http.host, settings.http.port)
@@ -361,6 +363,30 @@ def reload(daemon: Daemon) -> bool:
         "config_reloaded", households=len(households), plugs=sum(len(h.plugs) for h in households)
     )
     return True
+
+
+def _serve_console(
+    settings: Settings,
+    store: SqliteStore,
+    driver: Driver,
+    wall: Clock,
+    stack: contextlib.ExitStack,
+) -> None:
+    """The caseworker console in the daemon's process, following registry reloads."""
+    from careplug.adapters.web import ConsoleSettings, create_app, serve_in_thread
+
+    c = settings.console
+    app = create_app(
+        store,
+        lambda: [state.spec for state in driver.engine.households.values()],
+        wall,
+        # a lambda, not the bound method: a reload swaps the router
+        notifications=lambda alert, audit: driver.router.for_transition(alert, audit),  # noqa: PLW0108
+        settings=ConsoleSettings(session_ttl_s=c.session_ttl, secure_cookies=c.secure_cookies),
+    )
+    server = serve_in_thread(app, c.host, c.port)
+    stack.callback(server.stop)
+    log.info("console_started", url=server.url)
 
 
 def _add_readiness_checks(

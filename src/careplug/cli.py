@@ -335,20 +335,19 @@ def cmd_console(args: argparse.Namespace) -> int:
     """Serve the caseworker console against the configured store until SIGTERM or SIGINT."""
     from careplug.adapters.store_sqlite import SqliteStore
     from careplug.adapters.web import ConsoleSettings, create_app, serve_in_thread
-    from careplug.app import fanout_config
+    from careplug.app import build_router, configured_channels
     from careplug.registry import load_registry
-    from careplug.runtime.fanout import notifications_for
 
     settings = _settings(args)
     configure_logging(settings.logging.level, settings.logging.format)
     households = load_registry(settings.registry.path)
     store = SqliteStore(settings.store.path, origin="console")
-    fanout = fanout_config(settings)
+    router = build_router(settings, households, configured_channels(settings))
     app = create_app(
         store,
         households,
         SystemClock(),
-        notifications=lambda alert, audit: notifications_for(alert, audit, fanout),
+        notifications=router.for_transition,
         settings=ConsoleSettings(secure_cookies=args.secure_cookies),
     )
     stop = threading.Event()

@@ -269,6 +269,16 @@ class HttpSettings(_Section):
     port: int = Field(9310, ge=0, le=65535, description="port (0 picks a free one)")
 
 
+class ConsoleSettings(_Section):
+    """The caseworker web console and its API, served by the daemon."""
+
+    enabled: bool = Field(False, description="serve the console from the daemon process")
+    host: str = Field("127.0.0.1", description="bind address (loopback by default)")
+    port: int = Field(9320, ge=0, le=65535, description="port")
+    secure_cookies: bool = Field(False, description="Secure cookies (behind an HTTPS proxy)")
+    session_ttl: Duration = Field(8 * 3600.0, gt=0, description="a login lasts this long")
+
+
 class Settings(BaseSettings):
     """Everything careplug can be told. See config/careplug.example.toml."""
 
@@ -288,6 +298,7 @@ class Settings(BaseSettings):
     influx: InfluxSettings = Field(default_factory=InfluxSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
     http: HttpSettings = Field(default_factory=HttpSettings)
+    console: ConsoleSettings = Field(default_factory=ConsoleSettings)
 
     @classmethod
     def settings_customise_sources(

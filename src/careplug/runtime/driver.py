@@ -183,6 +183,7 @@ class Driver:
         self._unsaved_plugs: dict[PlugId, PlugMemory] = {}
         self._unsaved_households: dict[HouseholdId, HouseholdMemory] = {}
         self._unstored: list[AlertChanged] = []
+        self._activity: list[tuple[HouseholdId, PlugId, float]] = []
         self.store_ok = True
         # replay mode only, touched only on paho's thread
         self._replay_now: float | None = None
@@ -481,6 +482,7 @@ class Driver:
                 self._unstored.append(effect)
             elif isinstance(effect, ActivitySeen):
                 self.stats.activity += 1
+                self._activity.append((effect.household, effect.plug, effect.at))
             elif isinstance(effect, DeviceStatusChanged):
                 log.info(
                     "device_status_changed",
@@ -533,6 +535,10 @@ class Driver:
             self.store.save_state(self._unsaved_plugs.values(), self._unsaved_households.values())
             self._unsaved_plugs.clear()
             self._unsaved_households.clear()
+            if self._activity:
+                # for the console's activity strips; the engine keeps what detection needs
+                self.store.record_activity(self._activity)
+                self._activity.clear()
             while self._unstored:
                 notified |= self._store_alert(self._unstored[0])
                 self._unstored.pop(0)
