@@ -194,13 +194,17 @@ class Daemon:
 
 
 def start_daemon(
-    settings: Settings, clock_mode: ClockMode = "system", config_path: Path | None = None
+    settings: Settings,
+    clock_mode: ClockMode = "system",
+    config_path: Path | None = None,
+    households: list[Household] | None = None,
 ) -> Daemon:
     """Build every part from settings and start them; the caller stops with ``Daemon.stop``."""
     wall = SystemClock()
     # a replay's event time starts with its first clock message (the driver rebases then)
     clock: Clock = VirtualClock(0.0) if clock_mode == "replay" else wall
-    households = load_registry(settings.registry.path)
+    if households is None:
+        households = load_registry(settings.registry.path)
     stack = contextlib.ExitStack()
     try:
         store = SqliteStore(settings.store.path)

@@ -41,7 +41,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     try:
         settings = _settings(args)
-        load_registry(settings.registry.path)  # a broken registry stops start-up with its reason
+        households = load_registry(settings.registry.path)  # broken: stop with the reason
     except ConfigError as exc:
         print(f"careplug: {exc}", file=sys.stderr)
         return EXIT_CONFIG  # systemd's RestartPreventExitStatus: no restart loop
@@ -55,7 +55,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, _on_signal)
     signal.signal(signal.SIGINT, _on_signal)
     signal.signal(signal.SIGHUP, lambda *_: reload_requested.set())
-    daemon = start_daemon(settings, args.clock, _config_path(args))
+    daemon = start_daemon(settings, args.clock, _config_path(args), households)
     return run_until_stopped(daemon, stop, reload_requested)
 
 

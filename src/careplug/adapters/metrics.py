@@ -16,7 +16,7 @@ import urllib.request
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Protocol
+from typing import Any, Protocol
 
 import structlog
 from prometheus_client import (
@@ -115,6 +115,7 @@ class CareplugMetrics:
             registry=r,
         )
         self._clock = clock
+        self._received_by_family: dict[str, Any] = {}
         self._last_message_at: float | None = None
         self.last_message_age.set_function(self._age)
 
@@ -125,7 +126,10 @@ class CareplugMetrics:
 
     def message_received(self, family: str, at: float) -> None:
         """Count one message of ``family`` received at ``at`` (the clock's time, seconds)."""
-        self.messages_received.labels(family=family).inc()
+        child = self._received_by_family.get(family)
+        if child is None:  # labels() is a lookup with locking: once per family, not per message
+            child = self._received_by_family[family] = self.messages_received.labels(family=family)
+        child.inc()
         self._last_message_at = at
 
     def message_rejected(self, reason: str) -> None:

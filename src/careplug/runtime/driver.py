@@ -26,7 +26,14 @@ from dataclasses import dataclass, field
 import structlog
 
 from careplug.adapters.metrics import CareplugMetrics
-from careplug.adapters.payloads import PayloadOptions, PayloadRejected, decode, detect_family
+from careplug.adapters.payloads import (
+    PayloadOptions,
+    PayloadRejected,
+    RejectReason,
+    decode,
+    detect_family,
+)
+from careplug.adapters.payloads.common import Family
 from careplug.adapters.payloads.native import parse_time
 from careplug.adapters.store_sqlite import SqliteStore
 from careplug.clock import Clock, VirtualClock, iso, monotonic
@@ -178,6 +185,7 @@ class Driver:
         self._thread: threading.Thread | None = None
         self.idle = threading.Event()
         self._readings_uncounted = 0
+        self._families: dict[str, Family | None] = {}
         self._escalated_at = -math.inf
         # what could not be written yet (the disk was full or read-only), retried each batch
         self._unsaved_plugs: dict[PlugId, PlugMemory] = {}
@@ -217,14 +225,22 @@ class Driver:
     def _decode_and_queue(
         self, topic: str, payload: bytes, retain: bool, mid: int, qos: int, received_at: float
     ) -> None:
-        family = detect_family(topic, self.payload_options)
+        # a plug publishes on the same few topics all its life: detect its family once
+        try:
+            family = self._families[topic]
+        except KeyError:
+            if len(self._families) > 200_000:  # bounded: hostile topics must not grow memory
+                self._families.clear()
+            family = self._families[topic] = detect_family(topic, self.payload_options)
         name = family.name if family else "unknown"
         self.stats.messages[name] += 1
         self.stats.last_message_at = received_at
         if self.metrics is not None:
             self.metrics.message_received(name, received_at)
         try:
-            items = decode(topic, payload, received_at, "auto", self.payload_options)
+            if family is None:
+                raise PayloadRejected(RejectReason.UNKNOWN_TOPIC, topic[:200])
+            items = decode(topic, payload, received_at, name, self.payload_options)
         except PayloadRejected as exc:
             self.stats.rejected[exc.reason.value] += 1
             if self.metrics is not None:
