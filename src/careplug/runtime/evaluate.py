@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import csv
+import dataclasses
 import gzip
 import io
 import json
@@ -26,6 +27,7 @@ from careplug.clock import iso, parse_iso
 from careplug.domain.engine import AlertChanged, DetectionConfig, Effect, Engine
 from careplug.domain.model import (
     Alert,
+    AlertId,
     Household,
     HouseholdId,
     ItemKind,
@@ -116,9 +118,27 @@ def households_from_readings(
     ]
 
 
+@dataclass(frozen=True, slots=True)
+class AwayPeriod:
+    """A registered away period, handed to the engine at its start (when it is registered)."""
+
+    household: HouseholdId
+    at: float
+    until: float
+
+
+def read_away(path: Path) -> list[AwayPeriod]:
+    """The simulator's ``away.csv``: ``household,start,end`` (ISO times)."""
+    with path.open(encoding="utf-8", newline="") as handle:
+        return [
+            AwayPeriod(HouseholdId(r["household"]), parse_iso(r["start"]), parse_iso(r["end"]))
+            for r in csv.DictReader(handle)
+        ]
+
+
 def run_engine(
     engine: Engine,
-    items: Iterable[Reading | PlugAvailability],
+    items: Iterable[Reading | PlugAvailability | AwayPeriod],
     tick_s: float,
     until: float | None = None,
 ) -> Iterator[Effect]:
@@ -143,6 +163,8 @@ def run_engine(
         yield from instants_before(item.at)
         if isinstance(item, Reading):
             yield from engine.on_reading(item)
+        elif isinstance(item, AwayPeriod):
+            yield from engine.set_away(item.household, item.at, item.until)
         else:
             yield from engine.on_availability(item)
     if until is not None:
@@ -204,15 +226,23 @@ def score(
     spans: dict[str, tuple[float, float]],
     incident_window_s: float,
     scored_from: float | None = None,
+    facing_at: dict[AlertId, float] | None = None,
 ) -> Report:
     """Match caseworker-facing resident alerts to incidents.
 
     An incident is detected by the first such alert raised in ``[start, start + window)``;
-    any such alert raised outside every incident window is a false alert.
+    any such alert raised outside every incident window is a false alert. ``facing_at`` gives
+    the time an alert first reached a caseworker (an ``attention`` escalated later); without
+    it, the time it was raised.
     """
     report = Report(incidents=len(incidents))
+    reached = facing_at or {}
     facing = sorted(
-        (a for a in alerts if a.kind.is_resident_alert and a.severity in CASEWORKER_SEVERITIES),
+        (
+            dataclasses.replace(a, raised_at=reached.get(a.id, a.raised_at))
+            for a in alerts
+            if a.kind.is_resident_alert and a.severity in CASEWORKER_SEVERITIES
+        ),
         key=lambda a: a.raised_at,
     )
     by_household: dict[str, list[Alert]] = {}
@@ -266,6 +296,8 @@ class Evaluation:
     alerts: list[Alert]
     readings: int
     spans: dict[str, tuple[float, float]]
+    facing_at: dict[AlertId, float] = field(default_factory=dict)
+    """When each alert first reached warning or critical (caseworker-facing)."""
 
 
 def evaluate(
@@ -274,8 +306,12 @@ def evaluate(
     config: DetectionConfig,
     options: PayloadOptions | None = None,
     tick_s: float = 60.0,
+    away: list[AwayPeriod] | None = None,
 ) -> Evaluation:
-    """Run the engine over a readings file; every alert with its final state."""
+    """Run the engine over a readings file; every alert with its final state.
+
+    ``away`` periods are registered with the engine at their start, in event order.
+    """
     opts = options or PayloadOptions()
     is_traffic = ".jsonl" in readings_path.name or readings_path.suffix == ".json"
     source = read_traffic(readings_path, opts) if is_traffic else read_csv(readings_path)
@@ -291,14 +327,25 @@ def evaluate(
             continue
         first_last = spans.get(hid)
         spans[hid] = (item.at, item.at) if first_last is None else (first_last[0], item.at)
-    items = [item for _, item in pairs]
-    if not items:
+    readings: list[Reading | PlugAvailability] = [item for _, item in pairs]
+    del pairs
+    if not readings:
         return Evaluation([], 0, {})
-    start = items[0].at
+    start, end = readings[0].at, readings[-1].at
+    count = sum(isinstance(i, Reading) for i in readings)
+    items: list[Reading | PlugAvailability | AwayPeriod] = list(readings)
+    del readings
+    if away:
+        items.extend(away)
+        items.sort(key=lambda item: item.at)  # stable: an away period follows same-time readings
     engine = Engine(config, households, start)
-    final: dict[str, Alert] = {}
-    for effect in run_engine(engine, items, tick_s, until=items[-1].at):
+    final: dict[AlertId, Alert] = {}
+    facing_at: dict[AlertId, float] = {}
+    for effect in run_engine(engine, items, tick_s, until=end):
         if isinstance(effect, AlertChanged):
-            final[effect.alert.id] = effect.alert
+            alert = effect.alert
+            final[alert.id] = alert
+            if alert.severity in CASEWORKER_SEVERITIES and alert.id not in facing_at:
+                facing_at[alert.id] = effect.audit.at
     ordered = sorted(final.values(), key=lambda a: (a.raised_at, a.household, a.kind.value))
-    return Evaluation(ordered, sum(isinstance(i, Reading) for i in items), spans)
+    return Evaluation(ordered, count, spans, facing_at)
