@@ -242,6 +242,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             parse_duration(args.incident_window),
             scored_from,
             result.facing_at,
+            result.notices,
         )
         summary.update(report.as_dict())
     text = json.dumps(summary, indent=2)

@@ -57,10 +57,10 @@ class RoutineConfig:
     usable_days: float = 14.0
     split_days: float = 28.0
     min_samples: float = 12.0
-    attention_q: float = 0.9
+    attention_q: float = 0.95
     warning_q: float = 0.99
-    warning_factor: float = 1.3
-    critical_factor: float = 1.6
+    warning_factor: float = 1.0
+    critical_factor: float = 1.3
     attention_min_s: float = 2 * HOUR
     warning_min_s: float = 4 * HOUR
     critical_min_s: float = 6 * HOUR
@@ -137,17 +137,24 @@ class Routine:
 
     def _compute(self, hour: int, weekend: bool, config: RoutineConfig) -> Thresholds | None:
         split = self.observed_days >= config.split_days
-        pooled = self._pooled([(hour + d, w) for d, w in _NEIGHBOUR_WEIGHTS], weekend, split)
-        # weights sum to 10 per sample-hour around the start: compare in samples
-        if sum(pooled) / 4.0 < config.min_samples:
-            pooled = self._pooled([(h, 1.0) for h in range(24)], weekend, split)
-            if sum(pooled) < config.min_samples:
-                return None
+        # thin around the start hour: widen the window step by step (a day shifts by hours
+        # now and then) before falling back to the whole day
+        window: list[tuple[int, float]] = [(hour + d, float(w)) for d, w in _NEIGHBOUR_WEIGHTS]
+        pooled = self._pooled(window, weekend, split)
+        for reach in (3, 4, 5, 6, 12):
+            if sum(pooled) / 4.0 >= config.min_samples:
+                break
+            window += [(hour - reach, 1.0), (hour + reach, 1.0)]
+            if reach == 12:
+                window = [(h, 1.0) for h in range(24)]
+            pooled = self._pooled(window, weekend, split)
+        if sum(pooled) < config.min_samples:
+            return None
         attention = max(config.attention_min_s, _quantile(pooled, config.attention_q))
         high = _quantile(pooled, config.warning_q)
         warning = max(config.warning_min_s, attention, high * config.warning_factor)
         critical = max(config.critical_min_s, warning, high * config.critical_factor)
-        return Thresholds(attention, warning, critical, _quantile(pooled, 0.75))
+        return Thresholds(attention, warning, critical, _quantile(pooled, config.attention_q))
 
     # -- persistence -------------------------------------------------------------------------
 

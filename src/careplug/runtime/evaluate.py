@@ -227,13 +227,16 @@ def score(
     incident_window_s: float,
     scored_from: float | None = None,
     facing_at: dict[AlertId, float] | None = None,
+    notices: list[tuple[str, float]] | None = None,
 ) -> Report:
     """Match caseworker-facing resident alerts to incidents.
 
     An incident is detected by the first such alert raised in ``[start, start + window)``;
     any such alert raised outside every incident window is a false alert. ``facing_at`` gives
     the time an alert first reached a caseworker (an ``attention`` escalated later); without
-    it, the time it was raised.
+    it, the time it was raised. ``notices`` (household, time) are every caseworker-facing step
+    of a resident alert (raised or escalated at warning or above): an incident that begins
+    while an alert is already open is detected by its escalation.
     """
     report = Report(incidents=len(incidents))
     reached = facing_at or {}
@@ -248,15 +251,22 @@ def score(
     by_household: dict[str, list[Alert]] = {}
     for alert in facing:
         by_household.setdefault(alert.household, []).append(alert)
+    times: dict[str, list[float]] = {}
+    if notices is None:
+        for alert in facing:
+            times.setdefault(alert.household, []).append(alert.raised_at)
+    else:
+        for household, at in notices:
+            times.setdefault(household, []).append(at)
     for incident in incidents:
-        hits = [
-            a
-            for a in by_household.get(incident.household, [])
-            if incident.start <= a.raised_at < incident.start + incident_window_s
-        ]
+        hits = sorted(
+            at
+            for at in times.get(incident.household, [])
+            if incident.start <= at < incident.start + incident_window_s
+        )
         if hits:
             report.detected += 1
-            report.delays_h.append((hits[0].raised_at - incident.start) / 3600.0)
+            report.delays_h.append((hits[0] - incident.start) / 3600.0)
         else:
             report.missed += 1
     windows: dict[str, list[tuple[float, float]]] = {}
@@ -298,6 +308,8 @@ class Evaluation:
     spans: dict[str, tuple[float, float]]
     facing_at: dict[AlertId, float] = field(default_factory=dict)
     """When each alert first reached warning or critical (caseworker-facing)."""
+    notices: list[tuple[str, float]] = field(default_factory=list)
+    """(household, time) of every caseworker-facing step of a resident alert."""
 
 
 def evaluate(
@@ -312,13 +324,32 @@ def evaluate(
 
     ``away`` periods are registered with the engine at their start, in event order.
     """
+    pairs = load_items(readings_path, options)
+    if households is None:
+        households = households_from_readings(pairs)
+    return evaluate_items(pairs, households, config, tick_s, away)
+
+
+def load_items(
+    readings_path: Path, options: PayloadOptions | None = None
+) -> list[tuple[str | None, Reading | PlugAvailability]]:
+    """Every (household or None, item) of a CSV or JSON-lines file, sorted by event time."""
     opts = options or PayloadOptions()
     is_traffic = ".jsonl" in readings_path.name or readings_path.suffix == ".json"
     source = read_traffic(readings_path, opts) if is_traffic else read_csv(readings_path)
     pairs = list(source)
     pairs.sort(key=lambda pair: pair[1].at)
-    if households is None:
-        households = households_from_readings(pairs)
+    return pairs
+
+
+def evaluate_items(
+    pairs: list[tuple[str | None, Reading | PlugAvailability]],
+    households: list[Household],
+    config: DetectionConfig,
+    tick_s: float = 60.0,
+    away: list[AwayPeriod] | None = None,
+) -> Evaluation:
+    """:func:`evaluate` over items already loaded by :func:`load_items` (left unchanged)."""
     owner = {p.id: h.id for h in households for p in h.plugs}
     spans: dict[str, tuple[float, float]] = {}
     for _, item in pairs:
@@ -328,7 +359,6 @@ def evaluate(
         first_last = spans.get(hid)
         spans[hid] = (item.at, item.at) if first_last is None else (first_last[0], item.at)
     readings: list[Reading | PlugAvailability] = [item for _, item in pairs]
-    del pairs
     if not readings:
         return Evaluation([], 0, {})
     start, end = readings[0].at, readings[-1].at
@@ -341,11 +371,14 @@ def evaluate(
     engine = Engine(config, households, start)
     final: dict[AlertId, Alert] = {}
     facing_at: dict[AlertId, float] = {}
+    notices: list[tuple[str, float]] = []
     for effect in run_engine(engine, items, tick_s, until=end):
         if isinstance(effect, AlertChanged):
             alert = effect.alert
             final[alert.id] = alert
-            if alert.severity in CASEWORKER_SEVERITIES and alert.id not in facing_at:
-                facing_at[alert.id] = effect.audit.at
+            if alert.severity in CASEWORKER_SEVERITIES and effect.event != "resolved":
+                facing_at.setdefault(alert.id, effect.audit.at)
+                if alert.kind.is_resident_alert:
+                    notices.append((alert.household, effect.audit.at))
     ordered = sorted(final.values(), key=lambda a: (a.raised_at, a.household, a.kind.value))
-    return Evaluation(ordered, count, spans, facing_at)
+    return Evaluation(ordered, count, spans, facing_at, notices)

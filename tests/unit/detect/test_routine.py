@@ -68,7 +68,7 @@ def test_memory_stays_bounded_over_years() -> None:
     routine = Routine()
     for _ in range(3000):
         routine.observe(9, False, 8 * HOUR)
-    for _ in range(400):
+    for _ in range(2000):
         routine.observe(9, False, 1 * HOUR)
     routine.observed_s = 30 * DAY
     levels = routine.thresholds(9, False, CONFIG)
