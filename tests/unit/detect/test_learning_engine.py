@@ -6,7 +6,10 @@ from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import pytest
+
 from careplug.adapters.store_sqlite import SqliteStore
+from careplug.domain import alerts as alert_rules
 from careplug.domain.engine import AlertChanged, DetectionConfig, Effect, Engine
 from careplug.domain.model import (
     Alert,
@@ -14,11 +17,13 @@ from careplug.domain.model import (
     Appliance,
     Household,
     HouseholdId,
+    Outcome,
     PlugId,
     PlugSpec,
     Reading,
     Severity,
 )
+from careplug.domain.routine import BINS
 
 H = 3600.0
 SEOUL = ZoneInfo("Asia/Seoul")
@@ -144,3 +149,34 @@ def test_learnt_routine_survives_a_restart_through_the_store(tmp_path: Path) -> 
     assert steps[0][1] is Severity.ATTENTION
     assert any(sev is Severity.WARNING and at - stop <= 5 * H for _, sev, at, _ in steps)
     again.close()
+
+
+def long_silences_learnt_at_7(eng: Engine) -> int:
+    """Learnt weekday silences that began at 07:xx and lasted 16 h or more."""
+    routine = eng.households[HH].routine
+    assert routine is not None
+    row = 7 * BINS
+    return sum(routine.counts[row + i] for i in range(BINS) if 1800.0 * 2 ** (i / 2) >= 16 * H)
+
+
+@pytest.mark.parametrize(
+    ("outcome", "learnt"),
+    [(Outcome.HOSPITAL, 0), (Outcome.VISITED_OK, 0), (Outcome.RESIDENT_OK, 1)],
+)
+def test_a_silence_a_person_found_to_be_an_incident_is_never_learnt(
+    outcome: Outcome, learnt: int
+) -> None:
+    """A silence closed as hospital (or any non-normal outcome) is not routine; resident_ok is."""
+    eng = engine()
+    live(eng, T0, T0 + 28 * 86400)
+    day = T0 + 28 * 86400  # a Monday
+    stop = day + 7.5 * H
+    steps = inactivity(live(eng, day, stop + 6 * H, stop_at=stop))
+    alert = steps[-1][3]
+    resolved, _ = alert_rules.resolve(alert, "caseworker-1", stop + 6 * H, outcome)
+    eng.apply_external(resolved)
+    # the resident is active again 18 h after the last use (under the 24 h backstop)
+    live(eng, stop + 6 * H, stop + 18 * H, stop_at=stop)
+    assert long_silences_learnt_at_7(eng) == 0
+    eng.on_reading(Reading(TV, stop + 18 * H, 100.0, None))
+    assert long_silences_learnt_at_7(eng) == learnt
