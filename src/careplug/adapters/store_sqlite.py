@@ -116,7 +116,9 @@ MIGRATIONS: list[str] = [
     ALTER TABLE households ADD COLUMN skip_learn INTEGER NOT NULL DEFAULT 0;
     ALTER TABLE households ADD COLUMN away_start REAL;
     ALTER TABLE households ADD COLUMN away_until REAL;
-    ALTER TABLE households ADD COLUMN awaiting_return INTEGER NOT NULL DEFAULT 0
+    ALTER TABLE households ADD COLUMN awaiting_return INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE plugs ADD COLUMN on_since REAL;
+    ALTER TABLE plugs ADD COLUMN longest_on_s REAL NOT NULL DEFAULT 0
     """,
 ]
 
@@ -387,6 +389,8 @@ class SqliteStore:
                 p.standby_w,
                 p.lwt_offline_since,
                 p.offline_since,
+                p.on_since,
+                p.longest_on_s,
             )
             for p in plugs
         ]
@@ -414,7 +418,11 @@ class SqliteStore:
             try:
                 db.execute("BEGIN")
                 db.executemany(
-                    "INSERT OR REPLACE INTO plugs VALUES (?,?,?,?,?,?,?,?,?,?,?)", plug_rows
+                    "INSERT OR REPLACE INTO plugs (plug, last_message_at, last_reading_at, "
+                    "power_w, power_at, energy_wh, energy_at, in_use, standby_w, "
+                    "lwt_offline_since, offline_since, on_since, longest_on_s) "
+                    "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                    plug_rows,
                 )
                 db.executemany(
                     "INSERT OR REPLACE INTO households (household, last_activity_at, "
@@ -432,7 +440,11 @@ class SqliteStore:
     def load_plugs(self) -> list[PlugMemory]:
         """Every stored plug snapshot."""
         with self._lock:
-            rows = self._db.execute("SELECT * FROM plugs").fetchall()
+            rows = self._db.execute(
+                "SELECT plug, last_message_at, last_reading_at, power_w, power_at, energy_wh, "
+                "energy_at, in_use, standby_w, lwt_offline_since, offline_since, on_since, "
+                "longest_on_s FROM plugs"
+            ).fetchall()
         return [
             PlugMemory(
                 PlugId(r[0]),
@@ -446,6 +458,8 @@ class SqliteStore:
                 r[8],
                 r[9],
                 r[10],
+                r[11],
+                r[12],
             )
             for r in rows
         ]

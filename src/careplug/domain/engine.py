@@ -78,6 +78,8 @@ class DetectionConfig:
     household's learnt routine, the tier threshold as the critical backstop).
     ``away_grace_s``: no activity this long after an away period's expected return raises
     ``not_back_from_away``.
+    ``left_on_factor`` / ``left_on_min_s``: (learning) an appliance on this many times its
+    longest learnt use, and at least this long, raises ``appliance_left_on``.
     """
 
     tier_thresholds: dict[RiskTier, float] = field(
@@ -93,6 +95,8 @@ class DetectionConfig:
     detector: str = "fixed"
     routine: RoutineConfig = field(default_factory=RoutineConfig)
     away_grace_s: float = 12 * HOUR
+    left_on_factor: float = 2.0
+    left_on_min_s: float = 3 * HOUR
 
 
 DETECTORS = ("fixed", "learning")
@@ -159,8 +163,10 @@ class PlugState:
         "household",
         "last_message_at",
         "last_reading_at",
+        "longest_on_s",
         "lwt_offline_since",
         "offline_since",
+        "on_since",
         "period_s",
         "spec",
     )
@@ -177,6 +183,9 @@ class PlugState:
         # set while the engine considers the plug offline, for whatever reason
         self.offline_since: float | None = None
         self.gateway: str | None = None
+        # the current in-use run, and the longest finished one (learning detector)
+        self.on_since: float | None = None
+        self.longest_on_s = 0.0
 
 
 class HouseholdState:
@@ -252,6 +261,8 @@ class PlugMemory:
     standby_w: float | None
     lwt_offline_since: float | None
     offline_since: float | None
+    on_since: float | None = None
+    longest_on_s: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -332,6 +343,7 @@ class Engine:
             act.power_w, act.power_at = memory.power_w, memory.power_at
             act.energy_wh, act.energy_at = memory.energy_wh, memory.energy_at
             act.in_use = memory.in_use
+            plug.on_since, plug.longest_on_s = memory.on_since, memory.longest_on_s
             if not act.pinned_standby:
                 act.standby_w = memory.standby_w
         for hm in households:
@@ -378,6 +390,8 @@ class Engine:
         )
         self._dirty_plugs.add(plug.spec.id)
         if reason is not None and not reading.stale and plug.spec.shows_activity:
+            if household.routine is not None:
+                self._track_use(plug, reason, reading.at, effects)
             effects.append(ActivitySeen(household.spec.id, plug.spec.id, reading.at, reason))
             if household.last_activity_at is None or reading.at > household.last_activity_at:
                 if household.routine is not None:
@@ -423,6 +437,57 @@ class Engine:
         local = datetime.fromtimestamp(start, _zone(state.spec.timezone))
         routine.observe(local.hour, local.weekday() >= 5, gap)
         state.routine_dirty = True
+
+    def _track_use(
+        self, plug: PlugState, reason: ActivityReason, at: float, effects: list[Effect]
+    ) -> None:
+        """Keep the current in-use run and learn the longest finished one."""
+        if reason is ActivityReason.SWITCHED_ON:
+            plug.on_since = at
+        elif reason is ActivityReason.SWITCHED_OFF:
+            if plug.on_since is not None and not plug.household.skip_learn:
+                plug.longest_on_s = max(plug.longest_on_s, at - plug.on_since)
+            plug.on_since = None
+            household = plug.household
+            if not any(p.on_since is not None for p in household.plugs):
+                self._resolve(
+                    household,
+                    AlertKind.APPLIANCE_LEFT_ON,
+                    at,
+                    Outcome.CONDITION_CLEARED,
+                    "switched off",
+                    effects,
+                )
+                household.suppressed.discard(AlertKind.APPLIANCE_LEFT_ON)
+
+    def _check_left_on(
+        self, state: HouseholdState, at: float, next_due: list[float], effects: list[Effect]
+    ) -> None:
+        """An appliance on far longer than this household ever kept it on."""
+        routine = state.routine
+        if routine is None or routine.observed_days < self.config.routine.usable_days:
+            return
+        for plug in state.plugs:
+            if plug.on_since is None or plug.longest_on_s <= 0 or not plug.spec.shows_activity:
+                continue
+            limit = plug.on_since + max(
+                self.config.left_on_min_s, self.config.left_on_factor * plug.longest_on_s
+            )
+            if at < limit:
+                next_due.append(limit)
+                continue
+            self._raise(
+                state,
+                AlertKind.APPLIANCE_LEFT_ON,
+                Severity.WARNING,
+                at,
+                f"{plug.spec.appliance.value} on since "
+                f"{local_time(plug.on_since, state.spec.timezone)}; the longest it was ever on "
+                f"here is {describe_duration(plug.longest_on_s)}",
+                since=plug.on_since,
+                details={"plug": plug.spec.id, "longest_on_h": round(plug.longest_on_s / HOUR, 2)},
+                effects=effects,
+            )
 
     def _on_life(self, state: HouseholdState, at: float, effects: list[Effect]) -> None:
         """Activity at ``at``: an away period in progress ends, a missed return is cleared."""
@@ -662,6 +727,7 @@ class Engine:
         away = self._check_away(state, at, next_due, effects)
         if seeing and not away:
             self._check_inactivity(state, at, next_due, effects)
+            self._check_left_on(state, at, next_due, effects)
         if next_due:
             self._schedule(state, max(min(next_due), at + 1.0))
 
@@ -995,6 +1061,8 @@ class Engine:
             act.standby_w,
             plug.lwt_offline_since,
             plug.offline_since,
+            plug.on_since,
+            plug.longest_on_s,
         )
 
     @staticmethod

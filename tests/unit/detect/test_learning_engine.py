@@ -180,3 +180,28 @@ def test_a_silence_a_person_found_to_be_an_incident_is_never_learnt(
     assert long_silences_learnt_at_7(eng) == 0
     eng.on_reading(Reading(TV, stop + 18 * H, 100.0, None))
     assert long_silences_learnt_at_7(eng) == learnt
+
+
+def test_an_appliance_on_far_longer_than_ever_raises_appliance_left_on() -> None:
+    """The TV is never on over an hour; left on at 18:00 it is reported 3 h later, once."""
+    eng = engine()
+    live(eng, T0, T0 + 21 * 86400)
+    day = T0 + 21 * 86400
+    effects: list[Effect] = []
+    at = day
+    while at < day + 24 * H:
+        effects += eng.tick(at)
+        power = 100.0 if at >= day + 18 * H else power_at(at, None)
+        effects += eng.on_reading(Reading(TV, at, power, None))
+        at += 300.0
+    left_on = [
+        e
+        for e in effects
+        if isinstance(e, AlertChanged) and e.alert.kind is AlertKind.APPLIANCE_LEFT_ON
+    ]
+    assert [e.event for e in left_on] == ["raised"]
+    assert 3 * H <= left_on[0].audit.at - (day + 18 * H) <= 3 * H + 600
+    assert "the longest it was ever on here is 1 h" in left_on[0].alert.message
+    # switched off at last: the alert clears itself
+    off = eng.on_reading(Reading(TV, at, 1.0, None))
+    assert any(isinstance(e, AlertChanged) and e.event == "resolved" for e in off)
