@@ -220,7 +220,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     households = load_registry(Path(args.registry)) if args.registry else None
     away = read_away(Path(args.away)) if args.away else None
     began = monotonic()
-    result = evaluate(Path(args.readings), households, config, options, away=away)
+    result = evaluate(
+        Path(args.readings), households, config, options, away=away, timezone=args.timezone
+    )
     took = monotonic() - began
     for alert in result.alerts:
         print(alert_line(alert))
@@ -358,6 +360,9 @@ def build_parser() -> argparse.ArgumentParser:
         "from each household's learnt routine, the tier threshold as backstop",
     )
     ev.add_argument("--away", help="registered away periods CSV household,start,end")
+    ev.add_argument(
+        "--timezone", default="Asia/Seoul", help="households' time zone when there is no registry"
+    )
     ev.add_argument(
         "--incident-window",
         default="48h",

@@ -102,8 +102,10 @@ def read_traffic(
 
 def households_from_readings(
     items: Iterable[tuple[str | None, Reading | PlugAvailability]],
+    timezone: str = "Asia/Seoul",
 ) -> list[Household]:
-    """Without a registry: one household per ``household`` value, else per device."""
+    """Without a registry: one household per ``household`` value, else per device, all in
+    ``timezone`` (the local hour matters to the learning detector)."""
     plugs: dict[str, list[str]] = {}
     for household, item in items:
         if isinstance(item, PlugAvailability) and item.gateway:
@@ -113,7 +115,9 @@ def households_from_readings(
         if item.plug not in members:
             members.append(item.plug)
     return [
-        Household(HouseholdId(h), plugs=tuple(PlugSpec(PlugId(p)) for p in members))
+        Household(
+            HouseholdId(h), timezone=timezone, plugs=tuple(PlugSpec(PlugId(p)) for p in members)
+        )
         for h, members in plugs.items()
     ]
 
@@ -195,6 +199,9 @@ class Report:
     delays_h: list[float] = field(default_factory=list)
     false_alerts: int = 0
     household_days: float = 0.0
+    already_alerted: int = 0
+    """Incidents that began while a caseworker-facing alert of the household was open (delay
+    0: the caseworker was already called; only with ``notices``)."""
 
     def as_dict(self) -> dict[str, object]:
         """JSON-safe figures."""
@@ -203,6 +210,7 @@ class Report:
         return {
             "incidents": self.incidents,
             "detected": self.detected,
+            "detected_already_alerted": self.already_alerted,
             "missed": self.missed,
             "delay_h_median": round(statistics.median(delays), 2) if delays else None,
             "delay_h_p90": round(_percentile(delays, 0.9), 2) if delays else None,
@@ -258,7 +266,17 @@ def score(
     else:
         for household, at in notices:
             times.setdefault(household, []).append(at)
+    open_spans: dict[str, list[tuple[float, float]]] = {}
+    if notices is not None:
+        for alert in facing:  # raised_at here is when it reached a caseworker
+            end = alert.resolved_at if alert.resolved_at is not None else math.inf
+            open_spans.setdefault(alert.household, []).append((alert.raised_at, end))
     for incident in incidents:
+        if any(a <= incident.start < b for a, b in open_spans.get(incident.household, [])):
+            report.detected += 1
+            report.already_alerted += 1
+            report.delays_h.append(0.0)
+            continue
         hits = sorted(
             at
             for at in times.get(incident.household, [])
@@ -319,14 +337,16 @@ def evaluate(
     options: PayloadOptions | None = None,
     tick_s: float = 60.0,
     away: list[AwayPeriod] | None = None,
+    timezone: str = "Asia/Seoul",
 ) -> Evaluation:
     """Run the engine over a readings file; every alert with its final state.
 
     ``away`` periods are registered with the engine at their start, in event order.
+    ``timezone`` is the households' zone when there is no registry.
     """
     pairs = load_items(readings_path, options)
     if households is None:
-        households = households_from_readings(pairs)
+        households = households_from_readings(pairs, timezone)
     return evaluate_items(pairs, households, config, tick_s, away)
 
 
