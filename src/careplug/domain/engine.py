@@ -490,15 +490,8 @@ class Engine:
             )
 
     def _on_life(self, state: HouseholdState, at: float, effects: list[Effect]) -> None:
-        """Activity at ``at``: an away period in progress ends, a missed return is cleared."""
-        start, until = state.away_start, state.away_until
-        # activity soon after the start is the resident leaving; later, they are back early
-        if (
-            start is not None
-            and until is not None
-            and start + self.config.away_grace_s <= at < until
-        ):
-            state.away_until = at
+        """Activity at ``at`` clears a missed return. It does not end an away period: the
+        resident packing, a relative watering plants; monitoring resumes at the return."""
         if state.awaiting_return:
             state.awaiting_return = False
             self._resolve(
@@ -519,7 +512,6 @@ class Engine:
         From ``start`` to ``expected_return`` no inactivity alert is raised (an open one is
         closed at ``start``) and nothing is learnt; monitoring resumes by itself at the
         return, and no activity for ``away_grace_s`` after it raises ``not_back_from_away``.
-        Activity more than ``away_grace_s`` after ``start`` ends it early (back home).
         Returns the effects due now (none).
         """
         state = self.households.get(household)
