@@ -205,11 +205,19 @@ def cmd_decode(args: argparse.Namespace) -> int:
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     """Run the engine offline over readings; alerts as JSON lines, figures as a report."""
+    import dataclasses
+
     from careplug.app import detection_config, payload_options
     from careplug.clock import monotonic
     from careplug.domain.engine import DetectionConfig
     from careplug.registry import load_registry
-    from careplug.runtime.evaluate import alert_line, evaluate, read_incidents, score
+    from careplug.runtime.evaluate import (
+        alert_line,
+        evaluate,
+        read_away,
+        read_incidents,
+        score,
+    )
     from careplug.settings import parse_duration
 
     config = DetectionConfig()
@@ -218,9 +226,13 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         settings = _settings(args)
         config = detection_config(settings)
         options = payload_options(settings)
+    config = dataclasses.replace(config, detector=args.detector)
     households = load_registry(Path(args.registry)) if args.registry else None
+    away = read_away(Path(args.away)) if args.away else None
     began = monotonic()
-    result = evaluate(Path(args.readings), households, config, options)
+    result = evaluate(
+        Path(args.readings), households, config, options, away=away, timezone=args.timezone
+    )
     took = monotonic() - began
     for alert in result.alerts:
         print(alert_line(alert))
@@ -241,6 +253,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             result.spans,
             parse_duration(args.incident_window),
             scored_from,
+            result.facing_at,
+            result.notices,
         )
         summary.update(report.as_dict())
     text = json.dumps(summary, indent=2)
@@ -436,9 +450,14 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--report", help="also write the figures to this JSON file")
     ev.add_argument(
         "--detector",
-        choices=["fixed"],
+        choices=["fixed", "learning"],
         default="fixed",
-        help="fixed: the tier's hard threshold (today's practice)",
+        help="fixed: the tier's hard threshold (today's practice); learning: graded alerts "
+        "from each household's learnt routine, the tier threshold as backstop",
+    )
+    ev.add_argument("--away", help="registered away periods CSV household,start,end")
+    ev.add_argument(
+        "--timezone", default="Asia/Seoul", help="households' time zone when there is no registry"
     )
     ev.add_argument(
         "--incident-window",

@@ -156,8 +156,19 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX away_audit_household ON away_audit(household, seq)
     """,
-    # 3: learnt routines and away periods — reserved, filled by that work
-    "",
+    # 3: learnt routines and away periods
+    """
+    CREATE TABLE routines (
+        household TEXT PRIMARY KEY,
+        data BLOB NOT NULL
+    );
+    ALTER TABLE households ADD COLUMN skip_learn INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE households ADD COLUMN away_start REAL;
+    ALTER TABLE households ADD COLUMN away_until REAL;
+    ALTER TABLE households ADD COLUMN awaiting_return INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE plugs ADD COLUMN on_since REAL;
+    ALTER TABLE plugs ADD COLUMN longest_on_s REAL NOT NULL DEFAULT 0
+    """,
 ]
 
 _ALERT_COLUMNS = (
@@ -525,6 +536,8 @@ class SqliteStore:
                 p.standby_w,
                 p.lwt_offline_since,
                 p.offline_since,
+                p.on_since,
+                p.longest_on_s,
             )
             for p in plugs
         ]
@@ -537,9 +550,14 @@ class SqliteStore:
                 h.blind_s,
                 h.blind_since,
                 ",".join(h.suppressed),
+                int(h.skip_learn),
+                h.away_start,
+                h.away_until,
+                int(h.awaiting_return),
             )
             for h in households
         ]
+        routine_rows = [(h.household, h.routine) for h in households if h.routine is not None]
         if not plug_rows and not household_rows:
             return
         with self._lock:
@@ -547,11 +565,19 @@ class SqliteStore:
             try:
                 db.execute("BEGIN")
                 db.executemany(
-                    "INSERT OR REPLACE INTO plugs VALUES (?,?,?,?,?,?,?,?,?,?,?)", plug_rows
+                    "INSERT OR REPLACE INTO plugs (plug, last_message_at, last_reading_at, "
+                    "power_w, power_at, energy_wh, energy_at, in_use, standby_w, "
+                    "lwt_offline_since, offline_since, on_since, longest_on_s) "
+                    "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                    plug_rows,
                 )
                 db.executemany(
-                    "INSERT OR REPLACE INTO households VALUES (?,?,?,?,?,?,?)", household_rows
+                    "INSERT OR REPLACE INTO households (household, last_activity_at, "
+                    "first_seen_at, rearmed_at, blind_s, blind_since, suppressed, skip_learn, "
+                    "away_start, away_until, awaiting_return) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                    household_rows,
                 )
+                db.executemany("INSERT OR REPLACE INTO routines VALUES (?,?)", routine_rows)
                 db.execute("COMMIT")
             except sqlite3.Error as exc:
                 if db.in_transaction:
@@ -561,7 +587,11 @@ class SqliteStore:
     def load_plugs(self) -> list[PlugMemory]:
         """Every stored plug snapshot."""
         with self._lock:
-            rows = self._db.execute("SELECT * FROM plugs").fetchall()
+            rows = self._db.execute(
+                "SELECT plug, last_message_at, last_reading_at, power_w, power_at, energy_wh, "
+                "energy_at, in_use, standby_w, lwt_offline_since, offline_since, on_since, "
+                "longest_on_s FROM plugs"
+            ).fetchall()
         return [
             PlugMemory(
                 PlugId(r[0]),
@@ -575,6 +605,8 @@ class SqliteStore:
                 r[8],
                 r[9],
                 r[10],
+                r[11],
+                r[12],
             )
             for r in rows
         ]
@@ -582,7 +614,12 @@ class SqliteStore:
     def load_households(self) -> list[HouseholdMemory]:
         """Every stored household snapshot."""
         with self._lock:
-            rows = self._db.execute("SELECT * FROM households").fetchall()
+            rows = self._db.execute(
+                "SELECT h.household, h.last_activity_at, h.first_seen_at, h.rearmed_at, "
+                "h.blind_s, h.blind_since, h.suppressed, r.data, h.skip_learn, h.away_start, "
+                "h.away_until, h.awaiting_return "
+                "FROM households h LEFT JOIN routines r ON r.household = h.household"
+            ).fetchall()
         return [
             HouseholdMemory(
                 HouseholdId(r[0]),
@@ -592,6 +629,11 @@ class SqliteStore:
                 r[4],
                 r[5],
                 tuple(k for k in r[6].split(",") if k),
+                None if r[7] is None else bytes(r[7]),
+                bool(r[8]),
+                r[9],
+                r[10],
+                bool(r[11]),
             )
             for r in rows
         ]

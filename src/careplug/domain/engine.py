@@ -46,6 +46,13 @@ from careplug.domain.model import (
     RiskTier,
     Severity,
 )
+from careplug.domain.routine import (
+    MIN_SILENCE_S,
+    Routine,
+    RoutineConfig,
+    Thresholds,
+    describe_duration,
+)
 
 HOUR = 3600.0
 
@@ -67,6 +74,12 @@ class DetectionConfig:
     ``catch_up_grace_s``: after start-up or a broker reconnect, no alert for this long.
     ``never_reported_grace_s``: an enrolled plug silent this long from the start is reported.
     ``blind_limit_s``: a household blind this long gets a ``monitoring_blind`` alert.
+    ``detector``: ``fixed`` (the tier threshold only) or ``learning`` (graded alerts from the
+    household's learnt routine, the tier threshold as the critical backstop).
+    ``away_grace_s``: no activity this long after an away period's expected return raises
+    ``not_back_from_away``.
+    ``left_on_factor`` / ``left_on_min_s``: (learning) an appliance on this many times its
+    longest learnt use, and at least this long, raises ``appliance_left_on``.
     """
 
     tier_thresholds: dict[RiskTier, float] = field(
@@ -79,6 +92,17 @@ class DetectionConfig:
     never_reported_grace_s: float = 6 * HOUR
     blind_limit_s: float = 24 * HOUR
     activity: ActivityConfig = field(default_factory=ActivityConfig)
+    detector: str = "fixed"
+    routine: RoutineConfig = field(default_factory=RoutineConfig)
+    away_grace_s: float = 12 * HOUR
+    left_on_factor: float = 2.0
+    left_on_min_s: float = 3 * HOUR
+
+
+DETECTORS = ("fixed", "learning")
+
+# a person's outcomes that say the silence was normal life (it may be learnt from)
+_NORMAL_OUTCOMES = frozenset({Outcome.RESIDENT_OK, Outcome.FALSE_ALARM})
 
 
 # -- effects: what the engine decided, for the runtime to apply ---------------------------
@@ -139,8 +163,10 @@ class PlugState:
         "household",
         "last_message_at",
         "last_reading_at",
+        "longest_on_s",
         "lwt_offline_since",
         "offline_since",
+        "on_since",
         "period_s",
         "spec",
     )
@@ -157,19 +183,29 @@ class PlugState:
         # set while the engine considers the plug offline, for whatever reason
         self.offline_since: float | None = None
         self.gateway: str | None = None
+        # the current in-use run, and the longest finished one (learning detector)
+        self.on_since: float | None = None
+        self.longest_on_s = 0.0
 
 
 class HouseholdState:
     """What the engine knows of one household."""
 
     __slots__ = (
+        "awaiting_return",
+        "away_start",
+        "away_until",
         "blind_s",
         "blind_since",
         "first_seen_at",
         "last_activity_at",
+        "levels",
         "plugs",
         "rearmed_at",
+        "routine",
+        "routine_dirty",
         "scheduled_due",
+        "skip_learn",
         "spec",
         "suppressed",
         "threshold_s",
@@ -188,6 +224,16 @@ class HouseholdState:
         self.scheduled_due: float | None = None
         # kinds a person closed while the condition still held: not raised again until it clears
         self.suppressed: set[AlertKind] = set()
+        self.routine: Routine | None = None
+        self.routine_dirty = False
+        # the current silence must not be learnt (a person found an incident, or it was away)
+        self.skip_learn = False
+        self.away_start: float | None = None
+        self.away_until: float | None = None
+        # the away period ended and no activity has been seen since its expected return
+        self.awaiting_return = False
+        # learnt levels of the current silence: (silence base, thresholds)
+        self.levels: tuple[float, Thresholds | None] | None = None
 
     @property
     def silence_base(self) -> float | None:
@@ -215,6 +261,8 @@ class PlugMemory:
     standby_w: float | None
     lwt_offline_since: float | None
     offline_since: float | None
+    on_since: float | None = None
+    longest_on_s: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -228,6 +276,12 @@ class HouseholdMemory:
     blind_s: float
     blind_since: float | None
     suppressed: tuple[str, ...] = ()
+    routine: bytes | None = None
+    """The learnt routine (:meth:`Routine.to_bytes`); None when unchanged since last saved."""
+    skip_learn: bool = False
+    away_start: float | None = None
+    away_until: float | None = None
+    awaiting_return: bool = False
 
 
 class Engine:
@@ -249,6 +303,9 @@ class Engine:
         self._sight_since = started_at  # missed reports count from here at the earliest
         self._quiet_until = started_at + config.catch_up_grace_s
         self._system_blind_since: float | None = None
+        if config.detector not in DETECTORS:
+            raise ValueError(f"unknown detector {config.detector!r}; choose from {DETECTORS}")
+        self._learning = config.detector == "learning"
         for household in households:
             self._add_household(household)
 
@@ -257,6 +314,8 @@ class Engine:
     def _add_household(self, spec: Household) -> None:
         threshold = self.config.tier_thresholds[spec.tier]
         state = HouseholdState(spec, threshold)
+        if self._learning:
+            state.routine = Routine()
         for plug_spec in spec.plugs:
             period = plug_spec.report_period_s or self.config.default_report_period_s
             plug = PlugState(plug_spec, state, period)
@@ -284,6 +343,7 @@ class Engine:
             act.power_w, act.power_at = memory.power_w, memory.power_at
             act.energy_wh, act.energy_at = memory.energy_wh, memory.energy_at
             act.in_use = memory.in_use
+            plug.on_since, plug.longest_on_s = memory.on_since, memory.longest_on_s
             if not act.pinned_standby:
                 act.standby_w = memory.standby_w
         for hm in households:
@@ -296,6 +356,11 @@ class Engine:
             state.blind_s = hm.blind_s
             state.blind_since = hm.blind_since
             state.suppressed = {AlertKind(k) for k in hm.suppressed}
+            if hm.routine is not None and self._learning:
+                state.routine = Routine.from_bytes(hm.routine)
+            state.skip_learn = hm.skip_learn
+            state.away_start, state.away_until = hm.away_start, hm.away_until
+            state.awaiting_return = hm.awaiting_return
         for alert in open_alerts:
             if alert.state is not AlertState.RESOLVED and alert.household in self.households:
                 self.open_alerts[(alert.household, alert.kind)] = alert
@@ -325,10 +390,16 @@ class Engine:
         )
         self._dirty_plugs.add(plug.spec.id)
         if reason is not None and not reading.stale and plug.spec.shows_activity:
+            if household.routine is not None:
+                self._track_use(plug, reason, reading.at, effects)
             effects.append(ActivitySeen(household.spec.id, plug.spec.id, reading.at, reason))
             if household.last_activity_at is None or reading.at > household.last_activity_at:
+                if household.routine is not None:
+                    self._learn(household, reading.at)
+                self._on_life(household, reading.at, effects)
                 household.last_activity_at = reading.at
                 household.blind_s = 0.0
+                household.levels = None
                 self._dirty_households.add(household.spec.id)
                 self._resolve(
                     household,
@@ -340,6 +411,160 @@ class Engine:
                 )
                 household.suppressed.discard(AlertKind.INACTIVITY)
         return effects
+
+    def _learn(self, state: HouseholdState, at: float) -> None:
+        """The silence that ``at`` ends is learnt, unless it was away, blind or an incident."""
+        start = state.last_activity_at
+        routine = state.routine
+        if start is None or routine is None:
+            return
+        if state.skip_learn or state.blind_s > 0 or state.blind_since is not None:
+            state.skip_learn = False
+            return
+        if (
+            state.away_start is not None
+            and state.away_until is not None
+            and start < state.away_until
+            and at > state.away_start
+        ):
+            return
+        gap = at - start
+        if gap >= state.threshold_s:
+            return  # past the backstop: never "normal", whoever ended it
+        if gap < MIN_SILENCE_S:
+            routine.observed_s += gap  # counts as observed time; saved with the next silence
+            return
+        local = datetime.fromtimestamp(start, _zone(state.spec.timezone))
+        routine.observe(local.hour, local.weekday() >= 5, gap)
+        state.routine_dirty = True
+
+    def _track_use(
+        self, plug: PlugState, reason: ActivityReason, at: float, effects: list[Effect]
+    ) -> None:
+        """Keep the current in-use run and learn the longest finished one."""
+        if reason is ActivityReason.SWITCHED_ON:
+            plug.on_since = at
+        elif reason is ActivityReason.SWITCHED_OFF:
+            if plug.on_since is not None and not plug.household.skip_learn:
+                plug.longest_on_s = max(plug.longest_on_s, at - plug.on_since)
+            plug.on_since = None
+            household = plug.household
+            if not any(p.on_since is not None for p in household.plugs):
+                self._resolve(
+                    household,
+                    AlertKind.APPLIANCE_LEFT_ON,
+                    at,
+                    Outcome.CONDITION_CLEARED,
+                    "switched off",
+                    effects,
+                )
+                household.suppressed.discard(AlertKind.APPLIANCE_LEFT_ON)
+
+    def _check_left_on(
+        self, state: HouseholdState, at: float, next_due: list[float], effects: list[Effect]
+    ) -> None:
+        """An appliance on far longer than this household ever kept it on."""
+        routine = state.routine
+        if routine is None or routine.observed_days < self.config.routine.usable_days:
+            return
+        for plug in state.plugs:
+            if plug.on_since is None or plug.longest_on_s <= 0 or not plug.spec.shows_activity:
+                continue
+            limit = plug.on_since + max(
+                self.config.left_on_min_s, self.config.left_on_factor * plug.longest_on_s
+            )
+            if at < limit:
+                next_due.append(limit)
+                continue
+            self._raise(
+                state,
+                AlertKind.APPLIANCE_LEFT_ON,
+                Severity.WARNING,
+                at,
+                f"{plug.spec.appliance.value} on since "
+                f"{local_time(plug.on_since, state.spec.timezone)}; the longest it was ever on "
+                f"here is {describe_duration(plug.longest_on_s)}",
+                since=plug.on_since,
+                details={"plug": plug.spec.id, "longest_on_h": round(plug.longest_on_s / HOUR, 2)},
+                effects=effects,
+            )
+
+    def _on_life(self, state: HouseholdState, at: float, effects: list[Effect]) -> None:
+        """Activity at ``at`` clears a missed return. It does not end an away period: the
+        resident packing, a relative watering plants; monitoring resumes at the return."""
+        if state.awaiting_return:
+            state.awaiting_return = False
+            self._resolve(
+                state,
+                AlertKind.NOT_BACK_FROM_AWAY,
+                at,
+                Outcome.ACTIVITY_RESUMED,
+                "activity after the away period",
+                effects,
+            )
+            state.suppressed.discard(AlertKind.NOT_BACK_FROM_AWAY)
+
+    def set_away(
+        self, household: HouseholdId, start: EpochSeconds, expected_return: EpochSeconds
+    ) -> list[Effect]:
+        """A caseworker registered an away period (hospital, trip, family stay).
+
+        From ``start`` to ``expected_return`` no inactivity alert is raised (an open one is
+        closed at ``start``) and nothing is learnt; monitoring resumes by itself at the
+        return, and no activity for ``away_grace_s`` after it raises ``not_back_from_away``.
+        Returns the effects due now (none).
+        """
+        state = self.households.get(household)
+        if state is None or expected_return <= start:
+            return []
+        state.away_start, state.away_until = start, expected_return
+        state.awaiting_return = False
+        self._dirty_households.add(household)
+        self._schedule(state, start)
+        return []
+
+    def _check_away(
+        self, state: HouseholdState, at: float, next_due: list[float], effects: list[Effect]
+    ) -> bool:
+        """True while the household is away (no inactivity check then)."""
+        start, until = state.away_start, state.away_until
+        if start is None or until is None:
+            return False
+        if at < start:
+            next_due.append(start)
+            return False
+        if at < until:
+            self._resolve(
+                state, AlertKind.INACTIVITY, at, Outcome.AWAY, "away period began", effects
+            )
+            next_due.append(until)
+            return True
+        last = state.last_activity_at
+        if last is None or last < until:
+            if not state.awaiting_return and (state.rearmed_at or 0.0) < until:
+                # monitoring resumes at the return: the silence counts from then
+                state.awaiting_return = True
+                state.rearmed_at = until
+                state.skip_learn = True
+                state.blind_s = 0.0
+                state.levels = None
+                self._dirty_households.add(state.spec.id)
+            if state.awaiting_return:
+                limit = until + self.config.away_grace_s
+                if at >= limit:
+                    self._raise(
+                        state,
+                        AlertKind.NOT_BACK_FROM_AWAY,
+                        Severity.WARNING,
+                        at,
+                        f"not back from away: no activity since the expected return at "
+                        f"{local_time(until, state.spec.timezone)}",
+                        since=until,
+                        effects=effects,
+                    )
+                else:
+                    next_due.append(limit)
+        return False
 
     def on_availability(self, item: PlugAvailability) -> list[Effect]:
         """Handle an online/offline message of a plug or, with ``gateway``, of a gateway."""
@@ -427,6 +652,9 @@ class Engine:
                 if alert.kind is AlertKind.INACTIVITY:
                     state.rearmed_at = max(state.rearmed_at or 0.0, alert.resolved_at)
                     state.blind_s = 0.0
+                    state.levels = None
+                    if alert.outcome not in _NORMAL_OUTCOMES:
+                        state.skip_learn = True  # an incident or absence: not a routine
                 else:
                     state.suppressed.add(alert.kind)
                 self._dirty_households.add(state.spec.id)
@@ -488,8 +716,10 @@ class Engine:
         self._update_blindness(state, at, seeing, never, next_due, effects)
         self._check_device_offline(state, at, offline, next_due, effects)
         self._check_never_reported(state, at, never, next_due, effects)
-        if seeing:
+        away = self._check_away(state, at, next_due, effects)
+        if seeing and not away:
             self._check_inactivity(state, at, next_due, effects)
+            self._check_left_on(state, at, next_due, effects)
         if next_due:
             self._schedule(state, max(min(next_due), at + 1.0))
 
@@ -621,9 +851,8 @@ class Engine:
         assert deadline is not None
         if at >= deadline:
             hours = state.threshold_s / HOUR
-            self._raise(
+            self._raise_or_escalate(
                 state,
-                AlertKind.INACTIVITY,
                 Severity.CRITICAL,
                 at,
                 f"no activity since {local_time(base, state.spec.timezone)} "
@@ -633,8 +862,92 @@ class Engine:
                 details={"threshold_h": hours, "tier": state.spec.tier.value},
                 effects=effects,
             )
-        else:
-            next_due.append(deadline)
+            return
+        next_due.append(deadline)
+        if state.routine is None or state.awaiting_return:
+            return
+        silence = at - base - state.blind_s
+        if silence < self.config.routine.attention_min_s:
+            next_due.append(base + state.blind_s + self.config.routine.attention_min_s)
+            return
+        levels = self._levels(state, base)
+        if levels is None:
+            return
+        reached: Severity | None = None
+        for severity, after in (
+            (Severity.CRITICAL, levels.critical_s),
+            (Severity.WARNING, levels.warning_s),
+            (Severity.ATTENTION, levels.attention_s),
+        ):
+            if silence >= after:
+                reached = severity
+                break
+            next_due.append(base + state.blind_s + after)
+        if reached is None:
+            return
+        self._raise_or_escalate(
+            state,
+            reached,
+            at,
+            f"no activity since {local_time(base, state.spec.timezone)}; usually active "
+            f"again within {describe_duration(levels.usual_s)} at this hour",
+            since=base,
+            details={
+                "silence_h": round(silence / HOUR, 2),
+                "usual_h": round(levels.usual_s / HOUR, 2),
+                "detector": "learning",
+            },
+            effects=effects,
+        )
+
+    def _levels(self, state: HouseholdState, base: float) -> Thresholds | None:
+        cached = state.levels
+        if cached is not None and cached[0] == base:
+            return cached[1]
+        assert state.routine is not None
+        local = datetime.fromtimestamp(base, _zone(state.spec.timezone))
+        levels = state.routine.thresholds(local.hour, local.weekday() >= 5, self.config.routine)
+        if levels is not None and levels.critical_s > state.threshold_s:
+            levels = Thresholds(
+                min(levels.attention_s, state.threshold_s),
+                min(levels.warning_s, state.threshold_s),
+                state.threshold_s,
+                levels.usual_s,
+            )
+        state.levels = (base, levels)
+        return levels
+
+    def _raise_or_escalate(
+        self,
+        state: HouseholdState,
+        severity: Severity,
+        at: float,
+        message: str,
+        *,
+        since: float,
+        details: dict[str, object],
+        effects: list[Effect],
+    ) -> None:
+        """One open inactivity alert per household: raised once, then only escalated."""
+        current = self.open_alerts.get((state.spec.id, AlertKind.INACTIVITY))
+        if current is None:
+            self._raise(
+                state,
+                AlertKind.INACTIVITY,
+                severity,
+                at,
+                message,
+                since=since,
+                details=details,
+                effects=effects,
+            )
+            return
+        order = list(Severity)
+        if order.index(severity) <= order.index(current.severity):
+            return
+        escalated, audit = alert_rules.escalate(current, severity, at, message)
+        self.open_alerts[(state.spec.id, AlertKind.INACTIVITY)] = escalated
+        effects.append(AlertChanged(escalated, audit, "escalated", current.state))
 
     def inactivity_deadline(self, state: HouseholdState) -> float | None:
         """When the current silence becomes an inactivity alert (blind time excluded)."""
@@ -740,10 +1053,16 @@ class Engine:
             act.standby_w,
             plug.lwt_offline_since,
             plug.offline_since,
+            plug.on_since,
+            plug.longest_on_s,
         )
 
     @staticmethod
     def _household_memory(state: HouseholdState) -> HouseholdMemory:
+        routine = None
+        if state.routine is not None and state.routine_dirty:
+            routine = state.routine.to_bytes()
+            state.routine_dirty = False
         return HouseholdMemory(
             state.spec.id,
             state.last_activity_at,
@@ -752,6 +1071,11 @@ class Engine:
             state.blind_s,
             state.blind_since,
             tuple(sorted(k.value for k in state.suppressed)),
+            routine,
+            state.skip_learn,
+            state.away_start,
+            state.away_until,
+            state.awaiting_return,
         )
 
     def household_status(self, household: HouseholdId) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import csv
+import dataclasses
 import gzip
 import io
 import json
@@ -26,6 +27,7 @@ from careplug.clock import iso, parse_iso
 from careplug.domain.engine import AlertChanged, DetectionConfig, Effect, Engine
 from careplug.domain.model import (
     Alert,
+    AlertId,
     Household,
     HouseholdId,
     ItemKind,
@@ -100,8 +102,10 @@ def read_traffic(
 
 def households_from_readings(
     items: Iterable[tuple[str | None, Reading | PlugAvailability]],
+    timezone: str = "Asia/Seoul",
 ) -> list[Household]:
-    """Without a registry: one household per ``household`` value, else per device."""
+    """Without a registry: one household per ``household`` value, else per device, all in
+    ``timezone`` (the local hour matters to the learning detector)."""
     plugs: dict[str, list[str]] = {}
     for household, item in items:
         if isinstance(item, PlugAvailability) and item.gateway:
@@ -111,14 +115,34 @@ def households_from_readings(
         if item.plug not in members:
             members.append(item.plug)
     return [
-        Household(HouseholdId(h), plugs=tuple(PlugSpec(PlugId(p)) for p in members))
+        Household(
+            HouseholdId(h), timezone=timezone, plugs=tuple(PlugSpec(PlugId(p)) for p in members)
+        )
         for h, members in plugs.items()
     ]
 
 
+@dataclass(frozen=True, slots=True)
+class AwayPeriod:
+    """A registered away period, handed to the engine at its start (when it is registered)."""
+
+    household: HouseholdId
+    at: float
+    until: float
+
+
+def read_away(path: Path) -> list[AwayPeriod]:
+    """The simulator's ``away.csv``: ``household,start,end`` (ISO times)."""
+    with path.open(encoding="utf-8", newline="") as handle:
+        return [
+            AwayPeriod(HouseholdId(r["household"]), parse_iso(r["start"]), parse_iso(r["end"]))
+            for r in csv.DictReader(handle)
+        ]
+
+
 def run_engine(
     engine: Engine,
-    items: Iterable[Reading | PlugAvailability],
+    items: Iterable[Reading | PlugAvailability | AwayPeriod],
     tick_s: float,
     until: float | None = None,
 ) -> Iterator[Effect]:
@@ -143,6 +167,8 @@ def run_engine(
         yield from instants_before(item.at)
         if isinstance(item, Reading):
             yield from engine.on_reading(item)
+        elif isinstance(item, AwayPeriod):
+            yield from engine.set_away(item.household, item.at, item.until)
         else:
             yield from engine.on_availability(item)
     if until is not None:
@@ -173,6 +199,9 @@ class Report:
     delays_h: list[float] = field(default_factory=list)
     false_alerts: int = 0
     household_days: float = 0.0
+    already_alerted: int = 0
+    """Incidents that began while a caseworker-facing alert of the household was open (delay
+    0: the caseworker was already called; only with ``notices``)."""
 
     def as_dict(self) -> dict[str, object]:
         """JSON-safe figures."""
@@ -181,6 +210,7 @@ class Report:
         return {
             "incidents": self.incidents,
             "detected": self.detected,
+            "detected_already_alerted": self.already_alerted,
             "missed": self.missed,
             "delay_h_median": round(statistics.median(delays), 2) if delays else None,
             "delay_h_p90": round(_percentile(delays, 0.9), 2) if delays else None,
@@ -204,29 +234,57 @@ def score(
     spans: dict[str, tuple[float, float]],
     incident_window_s: float,
     scored_from: float | None = None,
+    facing_at: dict[AlertId, float] | None = None,
+    notices: list[tuple[str, float]] | None = None,
 ) -> Report:
     """Match caseworker-facing resident alerts to incidents.
 
     An incident is detected by the first such alert raised in ``[start, start + window)``;
-    any such alert raised outside every incident window is a false alert.
+    any such alert raised outside every incident window is a false alert. ``facing_at`` gives
+    the time an alert first reached a caseworker (an ``attention`` escalated later); without
+    it, the time it was raised. ``notices`` (household, time) are every caseworker-facing step
+    of a resident alert (raised or escalated at warning or above): an incident that begins
+    while an alert is already open is detected by its escalation.
     """
     report = Report(incidents=len(incidents))
+    reached = facing_at or {}
     facing = sorted(
-        (a for a in alerts if a.kind.is_resident_alert and a.severity in CASEWORKER_SEVERITIES),
+        (
+            dataclasses.replace(a, raised_at=reached.get(a.id, a.raised_at))
+            for a in alerts
+            if a.kind.is_resident_alert and a.severity in CASEWORKER_SEVERITIES
+        ),
         key=lambda a: a.raised_at,
     )
     by_household: dict[str, list[Alert]] = {}
     for alert in facing:
         by_household.setdefault(alert.household, []).append(alert)
+    times: dict[str, list[float]] = {}
+    if notices is None:
+        for alert in facing:
+            times.setdefault(alert.household, []).append(alert.raised_at)
+    else:
+        for household, at in notices:
+            times.setdefault(household, []).append(at)
+    open_spans: dict[str, list[tuple[float, float]]] = {}
+    if notices is not None:
+        for alert in facing:  # raised_at here is when it reached a caseworker
+            end = alert.resolved_at if alert.resolved_at is not None else math.inf
+            open_spans.setdefault(alert.household, []).append((alert.raised_at, end))
     for incident in incidents:
-        hits = [
-            a
-            for a in by_household.get(incident.household, [])
-            if incident.start <= a.raised_at < incident.start + incident_window_s
-        ]
+        if any(a <= incident.start < b for a, b in open_spans.get(incident.household, [])):
+            report.detected += 1
+            report.already_alerted += 1
+            report.delays_h.append(0.0)
+            continue
+        hits = sorted(
+            at
+            for at in times.get(incident.household, [])
+            if incident.start <= at < incident.start + incident_window_s
+        )
         if hits:
             report.detected += 1
-            report.delays_h.append((hits[0].raised_at - incident.start) / 3600.0)
+            report.delays_h.append((hits[0] - incident.start) / 3600.0)
         else:
             report.missed += 1
     windows: dict[str, list[tuple[float, float]]] = {}
@@ -266,6 +324,10 @@ class Evaluation:
     alerts: list[Alert]
     readings: int
     spans: dict[str, tuple[float, float]]
+    facing_at: dict[AlertId, float] = field(default_factory=dict)
+    """When each alert first reached warning or critical (caseworker-facing)."""
+    notices: list[tuple[str, float]] = field(default_factory=list)
+    """(household, time) of every caseworker-facing step of a resident alert."""
 
 
 def evaluate(
@@ -274,15 +336,40 @@ def evaluate(
     config: DetectionConfig,
     options: PayloadOptions | None = None,
     tick_s: float = 60.0,
+    away: list[AwayPeriod] | None = None,
+    timezone: str = "Asia/Seoul",
 ) -> Evaluation:
-    """Run the engine over a readings file; every alert with its final state."""
+    """Run the engine over a readings file; every alert with its final state.
+
+    ``away`` periods are registered with the engine at their start, in event order.
+    ``timezone`` is the households' zone when there is no registry.
+    """
+    pairs = load_items(readings_path, options)
+    if households is None:
+        households = households_from_readings(pairs, timezone)
+    return evaluate_items(pairs, households, config, tick_s, away)
+
+
+def load_items(
+    readings_path: Path, options: PayloadOptions | None = None
+) -> list[tuple[str | None, Reading | PlugAvailability]]:
+    """Every (household or None, item) of a CSV or JSON-lines file, sorted by event time."""
     opts = options or PayloadOptions()
     is_traffic = ".jsonl" in readings_path.name or readings_path.suffix == ".json"
     source = read_traffic(readings_path, opts) if is_traffic else read_csv(readings_path)
     pairs = list(source)
     pairs.sort(key=lambda pair: pair[1].at)
-    if households is None:
-        households = households_from_readings(pairs)
+    return pairs
+
+
+def evaluate_items(
+    pairs: list[tuple[str | None, Reading | PlugAvailability]],
+    households: list[Household],
+    config: DetectionConfig,
+    tick_s: float = 60.0,
+    away: list[AwayPeriod] | None = None,
+) -> Evaluation:
+    """:func:`evaluate` over items already loaded by :func:`load_items` (left unchanged)."""
     owner = {p.id: h.id for h in households for p in h.plugs}
     spans: dict[str, tuple[float, float]] = {}
     for _, item in pairs:
@@ -291,14 +378,27 @@ def evaluate(
             continue
         first_last = spans.get(hid)
         spans[hid] = (item.at, item.at) if first_last is None else (first_last[0], item.at)
-    items = [item for _, item in pairs]
-    if not items:
+    readings: list[Reading | PlugAvailability] = [item for _, item in pairs]
+    if not readings:
         return Evaluation([], 0, {})
-    start = items[0].at
+    start, end = readings[0].at, readings[-1].at
+    count = sum(isinstance(i, Reading) for i in readings)
+    items: list[Reading | PlugAvailability | AwayPeriod] = list(readings)
+    del readings
+    if away:
+        items.extend(away)
+        items.sort(key=lambda item: item.at)  # stable: an away period follows same-time readings
     engine = Engine(config, households, start)
-    final: dict[str, Alert] = {}
-    for effect in run_engine(engine, items, tick_s, until=items[-1].at):
+    final: dict[AlertId, Alert] = {}
+    facing_at: dict[AlertId, float] = {}
+    notices: list[tuple[str, float]] = []
+    for effect in run_engine(engine, items, tick_s, until=end):
         if isinstance(effect, AlertChanged):
-            final[effect.alert.id] = effect.alert
+            alert = effect.alert
+            final[alert.id] = alert
+            if alert.severity in CASEWORKER_SEVERITIES and effect.event != "resolved":
+                facing_at.setdefault(alert.id, effect.audit.at)
+                if alert.kind.is_resident_alert:
+                    notices.append((alert.household, effect.audit.at))
     ordered = sorted(final.values(), key=lambda a: (a.raised_at, a.household, a.kind.value))
-    return Evaluation(ordered, sum(isinstance(i, Reading) for i in items), spans)
+    return Evaluation(ordered, count, spans, facing_at, notices)

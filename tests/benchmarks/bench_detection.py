@@ -1,0 +1,194 @@
+"""Detection benchmark: the fixed rule against the learning detector, on the same data.
+
+Run on demand (minutes, not part of the unit suite)::
+
+    python tests/benchmarks/bench_detection.py [--households 500] [--days 60] [--incidents 220]
+        [--sim-dir DIR] [--refit ../shared/data/refit_house2]
+
+(a) a simulated population (careplug_sim: incidents at random times, trips and hospital stays
+with and without a registered away period, unplugged and offline plugs, one area power cut),
+recorded once into ``--sim-dir`` and reused when its scenario matches; (b) the real REFIT
+traces with injected incidents. ``fixed`` runs as today's practice (no away periods);
+``learning`` gets the registered away periods. Prints progress on stderr and one JSON object
+of figures at the end on stdout: incidents detected, median/p90/max delay (h) to the first
+caseworker-facing alert, false caseworker-facing alerts per household-month.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import dataclasses
+import json
+import sys
+from pathlib import Path
+
+from careplug.clock import iso, monotonic, parse_iso
+from careplug.domain.engine import DetectionConfig
+from careplug.domain.model import HouseholdId
+from careplug.registry import load_registry
+from careplug.runtime.evaluate import (
+    AwayPeriod,
+    evaluate_items,
+    households_from_readings,
+    load_items,
+    read_away,
+    read_incidents,
+    score,
+)
+from careplug_sim.record import record
+from careplug_sim.scenario import ScenarioConfig, plan
+
+WINDOW_S = 48 * 3600.0
+DAY = 86400.0
+
+
+def log(event: str, **fields: object) -> None:
+    """Progress on stderr."""
+    print(json.dumps({"event": event, **fields}), file=sys.stderr, flush=True)
+
+
+def simulate(out: Path, households: int, days: float, incidents: int, seed: int) -> Path:
+    """Record the scenario into ``out`` unless a matching recording is already there."""
+    scenario = ScenarioConfig(
+        households=households,
+        days=days,
+        seed=seed,
+        incidents=incidents,
+        trips=max(1, households * 6 // 25),
+        hospital_stays=max(1, households // 25),
+        registered_p=0.5,
+        unplugged=max(1, households // 50),
+        offline=max(1, households // 25),
+        power_cuts=1,
+    )
+    stamp = out / "scenario.json"
+    wanted = json.dumps(dataclasses.asdict(scenario), default=str, sort_keys=True)
+    if stamp.exists() and stamp.read_text(encoding="utf-8") == wanted:
+        log("simulation_reused", dir=str(out))
+        return out
+    began = monotonic()
+    record(plan(scenario), out, readings_csv=True, workers=2)
+    stamp.write_text(wanted, encoding="utf-8")
+    log("simulation_recorded", dir=str(out), seconds=round(monotonic() - began, 1))
+    return out
+
+
+def run_both(
+    name: str,
+    readings: Path,
+    registry: Path | None,
+    incidents: Path,
+    scored_from: float,
+    away: list[AwayPeriod],
+    timezone: str = "Asia/Seoul",
+) -> dict[str, object]:
+    """Both detectors on one data set; their figures by detector name."""
+    began = monotonic()
+    pairs = load_items(readings)
+    households = load_registry(registry) if registry else households_from_readings(pairs, timezone)
+    truth = read_incidents(incidents)
+    log("data_loaded", data=name, items=len(pairs), seconds=round(monotonic() - began, 1))
+    figures: dict[str, object] = {}
+    runs: list[tuple[str, str, list[AwayPeriod]]] = [("fixed", "fixed", [])]
+    runs.append(("learning", "learning", away))
+    if away:
+        runs.append(("learning_without_away", "learning", []))
+    for label, detector, periods in runs:
+        began = monotonic()
+        config = DetectionConfig(detector=detector)
+        result = evaluate_items(pairs, households, config, away=periods)
+        took = monotonic() - began
+        report = score(
+            result.alerts,
+            truth,
+            result.spans,
+            WINDOW_S,
+            scored_from,
+            result.facing_at,
+            result.notices,
+        )
+        figures[label] = {
+            **report.as_dict(),
+            "away_periods": len(periods),
+            "readings_per_second": round(result.readings / took) if took else None,
+        }
+        log("detector_done", data=name, detector=label, **figures[label])  # type: ignore[arg-type]
+    return figures
+
+
+def main() -> int:
+    """Run the benchmark; print the figures as one JSON object."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--households", type=int, default=500)
+    parser.add_argument("--days", type=float, default=60.0)
+    parser.add_argument("--incidents", type=int, default=220)
+    parser.add_argument("--seed", type=int, default=5)
+    parser.add_argument("--sim-dir", default="/tmp/careplug-bench-detection")
+    parser.add_argument("--only", choices=["simulated", "refit"], help="run one data set")
+    parser.add_argument(
+        "--refit", default=str(Path(__file__).parents[3] / "shared/data/refit_house2")
+    )
+    args = parser.parse_args()
+
+    out: dict[str, object] = {}
+    if args.only != "refit":
+        out["simulated"] = run_simulated(args)
+    refit = Path(args.refit)
+    if args.only != "simulated" and (refit / "meta.csv").exists():
+        out["refit_house2"] = run_refit(refit)
+    print(json.dumps(out, indent=2))
+    return 0
+
+
+def run_simulated(args: argparse.Namespace) -> dict[str, object]:
+    """The simulated population (recorded once, reused)."""
+    sim = simulate(Path(args.sim_dir), args.households, args.days, args.incidents, args.seed)
+    start = parse_iso(json.loads((sim / "truth.json").read_text(encoding="utf-8"))["start"])
+    scored_from = start + 28 * DAY  # false alerts count after 28 days of learning, as on REFIT
+    return {
+        "households": args.households,
+        "days": args.days,
+        "scored_from": iso(scored_from),
+        **run_both(
+            "simulated",
+            sim / "readings.csv",
+            sim / "households.toml",
+            sim / "incidents.csv",
+            scored_from,
+            read_away(sim / "away.csv"),
+        ),
+    }
+
+
+def run_refit(refit: Path) -> dict[str, object]:
+    """The REFIT house; its documented holiday (meta.csv ``quiet``) is the registered away
+    period a caseworker would have set."""
+    meta = next(csv.DictReader((refit / "meta.csv").open(encoding="utf-8")))
+    away = []
+    for period in filter(None, meta.get("quiet", "").split(";")):
+        first, last = period.split("/")
+        away.append(
+            AwayPeriod(
+                HouseholdId(meta["household"]),
+                parse_iso(first + "T00:00:00Z"),
+                parse_iso(last + "T00:00:00Z"),
+            )
+        )
+    return {
+        "scored_from": meta["scored_from"],
+        "away": meta.get("quiet"),
+        **run_both(
+            "refit_house2",
+            refit / "incidents.csv.gz",
+            None,
+            refit / "incidents.csv",
+            parse_iso(meta["scored_from"]),
+            away,
+            "Europe/London",
+        ),
+    }
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,207 @@
+"""The learning detector in the engine, driven as timelines in a household's local time."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from careplug.adapters.store_sqlite import SqliteStore
+from careplug.domain import alerts as alert_rules
+from careplug.domain.engine import AlertChanged, DetectionConfig, Effect, Engine
+from careplug.domain.model import (
+    Alert,
+    AlertKind,
+    Appliance,
+    Household,
+    HouseholdId,
+    Outcome,
+    PlugId,
+    PlugSpec,
+    Reading,
+    Severity,
+)
+from careplug.domain.routine import BINS
+
+H = 3600.0
+SEOUL = ZoneInfo("Asia/Seoul")
+T0 = datetime(2026, 1, 5, tzinfo=SEOUL).timestamp()  # a Monday, local midnight
+HH = HouseholdId("hh-1")
+TV = PlugId("tv-1")
+# local hours the TV is on each day: the silences between are 2-2.5 h, the night 9.5 h
+USE = ((7.0, 7.5), (9.5, 10.0), (12.0, 12.5), (15.0, 15.5), (18.0, 19.0), (21.0, 21.5))
+
+
+def engine(detector: str = "learning") -> Engine:
+    home = Household(HH, plugs=(PlugSpec(TV, Appliance.TV),))
+    return Engine(DetectionConfig(detector=detector), [home], T0)
+
+
+def power_at(at: float, stop_at: float | None) -> float:
+    hour = ((at - T0) % 86400) / H
+    if stop_at is not None and at >= stop_at:
+        return 1.0
+    return 100.0 if any(a <= hour < b for a, b in USE) else 1.0
+
+
+def live(eng: Engine, start: float, end: float, stop_at: float | None = None) -> list[Effect]:
+    """Report every 5 minutes from ``start`` to ``end``; the resident stops at ``stop_at``."""
+    effects: list[Effect] = []
+    at = start
+    while at < end:
+        effects += eng.tick(at)
+        effects += eng.on_reading(Reading(TV, at, power_at(at, stop_at), None))
+        at += 300.0
+    return effects
+
+
+def inactivity(effects: list[Effect]) -> list[tuple[str, Severity, float, Alert]]:
+    return [
+        (e.event, e.alert.severity, e.audit.at, e.alert)
+        for e in effects
+        if isinstance(e, AlertChanged) and e.alert.kind is AlertKind.INACTIVITY
+    ]
+
+
+def test_learnt_routine_raises_graded_alerts_hours_before_the_backstop() -> None:
+    """After 3 weeks of routine, a morning collapse gets attention, warning, then critical."""
+    eng = engine()
+    assert not inactivity(live(eng, T0, T0 + 21 * 86400))
+    stop = T0 + 21 * 86400 + 7.5 * H  # last use ends 07:30 local
+    steps = inactivity(live(eng, T0 + 21 * 86400, T0 + 23 * 86400, stop_at=stop))
+    assert [(event, sev) for event, sev, _, _ in steps] == [
+        ("raised", Severity.ATTENTION),
+        ("escalated", Severity.WARNING),
+        ("escalated", Severity.CRITICAL),
+    ]
+    assert len({alert.id for *_, alert in steps}) == 1  # one alert, escalating
+    attention_at, warning_at, critical_at = (at for _, _, at, _ in steps)
+    assert 2 * H <= attention_at - stop <= 3 * H
+    assert 4 * H <= warning_at - stop <= 5 * H
+    assert critical_at - stop <= 8 * H
+    message = steps[1][3].message
+    assert message.startswith("no activity since 07:30; usually active again within")
+    assert message.endswith("at this hour")
+
+
+def test_fixed_detector_keeps_todays_threshold_only() -> None:
+    """``fixed``: the same collapse is reported once, critical, at the 24 h tier limit."""
+    eng = engine("fixed")
+    live(eng, T0, T0 + 21 * 86400)
+    stop = T0 + 21 * 86400 + 7.5 * H
+    steps = inactivity(live(eng, T0 + 21 * 86400, T0 + 23 * 86400, stop_at=stop))
+    assert [(event, sev) for event, sev, _, _ in steps] == [("raised", Severity.CRITICAL)]
+    assert 24 * H <= steps[0][2] - stop <= 24 * H + 600
+
+
+def test_cold_start_uses_the_tier_threshold_only() -> None:
+    """With under 14 days of history nothing is learnt yet: only the backstop fires."""
+    eng = engine()
+    live(eng, T0, T0 + 10 * 86400)
+    stop = T0 + 10 * 86400 + 7.5 * H
+    steps = inactivity(live(eng, T0 + 10 * 86400, T0 + 12 * 86400, stop_at=stop))
+    assert [(sev, round((at - stop) / H)) for _, sev, at, _ in steps] == [(Severity.CRITICAL, 24)]
+
+
+def test_away_period_silences_alerts_and_a_missed_return_is_reported() -> None:
+    """Away: no inactivity; no activity 12 h after the expected return is its own alert."""
+    eng = engine()
+    live(eng, T0, T0 + 21 * 86400)
+    leave = T0 + 21 * 86400 + 7.5 * H
+    back = leave + 3 * 86400
+    eng.set_away(HH, leave, back)
+    effects = live(eng, T0 + 21 * 86400, back + 14 * H, stop_at=leave)
+    raised = [
+        (e.alert.kind, e.audit.at)
+        for e in effects
+        if isinstance(e, AlertChanged) and e.event == "raised"
+    ]
+    assert raised == [(AlertKind.NOT_BACK_FROM_AWAY, raised[0][1])]
+    assert 12 * H <= raised[0][1] - back <= 12 * H + 600
+    # the resident comes home: the alert resolves by itself
+    at = back + 14 * H + 300
+    resumed = eng.on_reading(Reading(TV, at, 100.0, None))
+    assert any(
+        isinstance(e, AlertChanged)
+        and e.alert.kind is AlertKind.NOT_BACK_FROM_AWAY
+        and e.event == "resolved"
+        for e in resumed
+    )
+
+
+def test_learnt_routine_survives_a_restart_through_the_store(tmp_path: Path) -> None:
+    """What is learnt is persisted (migration 3) and restored: a new engine alerts as early."""
+    eng = engine()
+    live(eng, T0, T0 + 21 * 86400)
+    store = SqliteStore(tmp_path / "state.db")
+    plugs, households = eng.take_dirty()
+    assert households[0].routine is not None and len(households[0].routine) < 2048
+    store.save_state(plugs, households)
+    store.close()
+
+    again = SqliteStore(tmp_path / "state.db")
+    restarted = engine()
+    restarted.restore(again.load_plugs(), again.load_households(), [])
+    stop = T0 + 21 * 86400 + 7.5 * H
+    steps = inactivity(live(restarted, T0 + 21 * 86400, T0 + 22 * 86400, stop_at=stop))
+    assert steps[0][1] is Severity.ATTENTION
+    assert any(sev is Severity.WARNING and at - stop <= 5 * H for _, sev, at, _ in steps)
+    again.close()
+
+
+def long_silences_learnt_at_7(eng: Engine) -> int:
+    """Learnt weekday silences that began at 07:xx and lasted 16 h or more."""
+    routine = eng.households[HH].routine
+    assert routine is not None
+    row = 7 * BINS
+    return sum(routine.counts[row + i] for i in range(BINS) if 1800.0 * 2 ** (i / 2) >= 16 * H)
+
+
+@pytest.mark.parametrize(
+    ("outcome", "learnt"),
+    [(Outcome.HOSPITAL, 0), (Outcome.VISITED_OK, 0), (Outcome.RESIDENT_OK, 1)],
+)
+def test_a_silence_a_person_found_to_be_an_incident_is_never_learnt(
+    outcome: Outcome, learnt: int
+) -> None:
+    """A silence closed as hospital (or any non-normal outcome) is not routine; resident_ok is."""
+    eng = engine()
+    live(eng, T0, T0 + 28 * 86400)
+    day = T0 + 28 * 86400  # a Monday
+    stop = day + 7.5 * H
+    steps = inactivity(live(eng, day, stop + 6 * H, stop_at=stop))
+    alert = steps[-1][3]
+    resolved, _ = alert_rules.resolve(alert, "caseworker-1", stop + 6 * H, outcome)
+    eng.apply_external(resolved)
+    # the resident is active again 18 h after the last use (under the 24 h backstop)
+    live(eng, stop + 6 * H, stop + 18 * H, stop_at=stop)
+    assert long_silences_learnt_at_7(eng) == 0
+    eng.on_reading(Reading(TV, stop + 18 * H, 100.0, None))
+    assert long_silences_learnt_at_7(eng) == learnt
+
+
+def test_an_appliance_on_far_longer_than_ever_raises_appliance_left_on() -> None:
+    """The TV is never on over an hour; left on at 18:00 it is reported 3 h later, once."""
+    eng = engine()
+    live(eng, T0, T0 + 21 * 86400)
+    day = T0 + 21 * 86400
+    effects: list[Effect] = []
+    at = day
+    while at < day + 24 * H:
+        effects += eng.tick(at)
+        power = 100.0 if at >= day + 18 * H else power_at(at, None)
+        effects += eng.on_reading(Reading(TV, at, power, None))
+        at += 300.0
+    left_on = [
+        e
+        for e in effects
+        if isinstance(e, AlertChanged) and e.alert.kind is AlertKind.APPLIANCE_LEFT_ON
+    ]
+    assert [e.event for e in left_on] == ["raised"]
+    assert 3 * H <= left_on[0].audit.at - (day + 18 * H) <= 3 * H + 600
+    assert "the longest it was ever on here is 1 h" in left_on[0].alert.message
+    # switched off at last: the alert clears itself
+    off = eng.on_reading(Reading(TV, at, 1.0, None))
+    assert any(isinstance(e, AlertChanged) and e.event == "resolved" for e in off)
