@@ -57,6 +57,7 @@ def main() -> None:
     parser.add_argument("--readings", type=int, default=1_000_000)
     parser.add_argument("--plugs", type=int, default=1_000)
     args = parser.parse_args()
+    b.exit_on_sigterm()
     with tempfile.TemporaryDirectory(prefix="bench-evaluate-") as name:
         tmp = Path(name)
         plugs = b.write_registry(tmp / "households.csv", args.plugs // 2, 2)

@@ -141,7 +141,7 @@ def run_careplug(
     assert daemon.proc is not None
     cpu0 = b.cpu_seconds(daemon.proc.pid)
     profiler = b.Profiler(daemon.proc.pid, profile, 15) if profile else None
-    last_progress, done_plugs, t1 = monotonic(), 0, None
+    last_progress, progress, t1 = monotonic(), 0.0, None
     peak_rss = 0
     while monotonic() - last_progress < 30:
         times = b.plug_times(db)
@@ -150,8 +150,8 @@ def run_careplug(
         if complete == len(final):
             t1 = monotonic()
             break
-        if complete != done_plugs:
-            done_plugs, last_progress = complete, monotonic()
+        if sum(times.values()) != progress:  # committed readings moved on
+            progress, last_progress = sum(times.values()), monotonic()
         time.sleep(0.05)
     seconds = (t1 or monotonic()) - t0
     cpu = b.cpu_seconds(daemon.proc.pid) - cpu0
@@ -282,6 +282,7 @@ def main() -> None:
     parser.add_argument("--skip-node-red", action="store_true")
     parser.add_argument("--profile", type=Path, help="py-spy the daemon, output in this dir")
     args = parser.parse_args()
+    b.exit_on_sigterm()
     red = None if args.skip_node_red else ensure_node_red(args.node_red_dir)
     figures: dict[str, object] = {
         "careplug_mqtt_protocol": args.protocol,

@@ -80,6 +80,7 @@ def main() -> None:
     parser.add_argument("--keep", type=Path, help="work in this directory and keep it")
     parser.add_argument("--load-worker", nargs=4, type=float, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    b.exit_on_sigterm()
     if args.load_worker:
         port, rate, seconds, plugs = args.load_worker
         load_worker(int(port), int(rate), seconds, int(plugs))

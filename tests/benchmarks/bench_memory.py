@@ -103,6 +103,7 @@ def main() -> None:
     parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--trace", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    b.exit_on_sigterm()
     if args.child:
         print(json.dumps(child(args.child, args.readings_per_plug, args.trace)), flush=True)
         return

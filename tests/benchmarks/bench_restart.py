@@ -80,6 +80,7 @@ def main() -> None:
     parser.add_argument("--households", type=int, default=100_000)
     parser.add_argument("--repeat", type=int, default=2)
     args = parser.parse_args()
+    b.exit_on_sigterm()
     figures: dict[str, object] = {
         "households": args.households,
         "plugs": 2 * args.households,
