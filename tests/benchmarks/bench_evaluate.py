@@ -68,10 +68,19 @@ def main() -> None:
         b.log("running careplug evaluate")
         t0 = monotonic()
         proc = subprocess.run(
-            [sys.executable, "-m", "careplug", "evaluate", "--readings", str(tmp / "readings.csv"),
-             "--registry", str(tmp / "households.csv"), "--report", str(tmp / "report.json")],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
+            [
+                sys.executable,
+                "-m",
+                "careplug",
+                "evaluate",
+                "--readings",
+                str(tmp / "readings.csv"),
+                "--registry",
+                str(tmp / "households.csv"),
+                "--report",
+                str(tmp / "report.json"),
+            ],
+            capture_output=True,
             check=True,
             timeout=600,
         )

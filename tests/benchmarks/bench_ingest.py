@@ -27,7 +27,6 @@ import json
 import math
 import os
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -65,7 +64,9 @@ return msg;
 """
 
 
-def stream(readings: int, plugs: list[str], now: float) -> tuple[list[tuple[str, bytes]], dict]:
+def stream(
+    readings: int, plugs: list[str], now: float
+) -> tuple[list[tuple[str, bytes]], dict[str, float]]:
     """Round-robin readings, in event-time order, all in the past; each plug's last time."""
     rounds = math.ceil(readings / len(plugs))
     base = now - 3600.0
@@ -90,8 +91,24 @@ def run_mosquitto_sub(port: int, n: int) -> dict[str, object]:
     """Drain the queued backlog with mosquitto_sub."""
     t0 = monotonic()
     proc = subprocess.run(
-        ["mosquitto_sub", "-h", "127.0.0.1", "-p", str(port), "-c", "-i", "bench-sub", "-q", "1",
-         "-t", b.READING_TOPIC, "-C", str(n), "-W", "300"],
+        [
+            "mosquitto_sub",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(port),
+            "-c",
+            "-i",
+            "bench-sub",
+            "-q",
+            "1",
+            "-t",
+            b.READING_TOPIC,
+            "-C",
+            str(n),
+            "-W",
+            "300",
+        ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         check=False,
@@ -131,7 +148,11 @@ def run_paho(port: int, n: int) -> dict[str, object]:
 
 
 def run_careplug(
-    daemon: b.Daemon, mqtt_port: int, vm_port: int, n: int, final: dict[str, float],
+    daemon: b.Daemon,
+    mqtt_port: int,
+    vm_port: int,
+    n: int,
+    final: dict[str, float],
     profile: Path | None,
 ) -> dict[str, object]:
     """Drain the backlog with the full daemon; time from broker connection to the last commit."""
@@ -184,8 +205,15 @@ def ensure_node_red(directory: Path) -> Path:
         b.log(f"installing node-red@{NODE_RED_VERSION} into {directory} with npm")
         directory.mkdir(parents=True, exist_ok=True)
         subprocess.run(
-            ["npm", "install", "--prefix", str(directory), "--no-audit", "--no-fund",
-             f"node-red@{NODE_RED_VERSION}"],
+            [
+                "npm",
+                "install",
+                "--prefix",
+                str(directory),
+                "--no-audit",
+                "--no-fund",
+                f"node-red@{NODE_RED_VERSION}",
+            ],
             check=True,
             stdout=subprocess.DEVNULL,
         )
@@ -197,30 +225,76 @@ def node_red_flow(mqtt_port: int) -> list[dict[str, object]]:
     return [
         {"id": "tab1", "type": "tab", "label": "bench"},
         {
-            "id": "broker1", "type": "mqtt-broker", "broker": "127.0.0.1", "port": str(mqtt_port),
-            "clientid": "nodered-bench", "autoConnect": True, "usetls": False,
-            "protocolVersion": "4", "keepalive": "60", "cleansession": False,
-            "autoUnsubscribe": False, "birthTopic": "", "closeTopic": "", "willTopic": "",
+            "id": "broker1",
+            "type": "mqtt-broker",
+            "broker": "127.0.0.1",
+            "port": str(mqtt_port),
+            "clientid": "nodered-bench",
+            "autoConnect": True,
+            "usetls": False,
+            "protocolVersion": "4",
+            "keepalive": "60",
+            "cleansession": False,
+            "autoUnsubscribe": False,
+            "birthTopic": "",
+            "closeTopic": "",
+            "willTopic": "",
         },
         {
-            "id": "in1", "type": "mqtt in", "z": "tab1", "topic": b.READING_TOPIC, "qos": "1",
-            "datatype": "json", "broker": "broker1", "nl": False, "rap": False, "inputs": 0,
+            "id": "in1",
+            "type": "mqtt in",
+            "z": "tab1",
+            "topic": b.READING_TOPIC,
+            "qos": "1",
+            "datatype": "json",
+            "broker": "broker1",
+            "nl": False,
+            "rap": False,
+            "inputs": 0,
             "wires": [["fn1"]],
         },
         {
-            "id": "fn1", "type": "function", "z": "tab1", "func": FUNCTION, "outputs": 1,
+            "id": "fn1",
+            "type": "function",
+            "z": "tab1",
+            "func": FUNCTION,
+            "outputs": 1,
             "wires": [["trig1"]],
         },
         {
-            "id": "trig1", "type": "trigger", "z": "tab1", "op1": "", "op2": "inactive",
-            "op1type": "nul", "op2type": "str", "duration": "12", "extend": True,
-            "overrideDelay": False, "units": "hr", "reset": "", "bytopic": "topic",
-            "topic": "topic", "outputs": 1, "wires": [[]],
+            "id": "trig1",
+            "type": "trigger",
+            "z": "tab1",
+            "op1": "",
+            "op2": "inactive",
+            "op1type": "nul",
+            "op2type": "str",
+            "duration": "12",
+            "extend": True,
+            "overrideDelay": False,
+            "units": "hr",
+            "reset": "",
+            "bytopic": "topic",
+            "topic": "topic",
+            "outputs": 1,
+            "wires": [[]],
         },
-        {"id": "http1", "type": "http in", "z": "tab1", "url": "/count", "method": "get",
-         "wires": [["fn2"]]},
-        {"id": "fn2", "type": "function", "z": "tab1", "func": COUNT, "outputs": 1,
-         "wires": [["resp1"]]},
+        {
+            "id": "http1",
+            "type": "http in",
+            "z": "tab1",
+            "url": "/count",
+            "method": "get",
+            "wires": [["fn2"]],
+        },
+        {
+            "id": "fn2",
+            "type": "function",
+            "z": "tab1",
+            "func": COUNT,
+            "outputs": 1,
+            "wires": [["resp1"]],
+        },
         {"id": "resp1", "type": "http response", "z": "tab1", "wires": []},
     ]
 

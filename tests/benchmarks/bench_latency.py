@@ -4,10 +4,10 @@ A real Mosquitto, VictoriaMetrics and ``careplug run`` with the production tick 
 (1 s each, overridable). ``--victims`` high-tier households have a 5 s inactivity threshold;
 each one's plug reports every second from the start, switching on and off every 2 s (activity)
 until it switches on at its own T and keeps a constant load, so the household's deadline is
-exactly T + 5 s while its plug stays online. The Ts are spread over ``--seconds``. Meanwhile a separate process publishes
-``--rate`` readings/s of ingest load to ``--load-plugs`` other plugs (medium tier, long
-threshold). Latency = wall time the ``raised`` inactivity event arrives on the alert topic minus
-the deadline.
+exactly T + 5 s while its plug stays online. The Ts are spread over ``--seconds``. Meanwhile a
+separate process publishes ``--rate`` readings/s of ingest load to ``--load-plugs`` other
+plugs (medium tier, long threshold). Latency = wall time the ``raised`` inactivity event
+arrives on the alert topic minus the deadline.
 
 Run: ``python tests/benchmarks/bench_latency.py [--victims 80] [--rate 2000] [--seconds 30]``.
 Progress on stderr, one JSON object on stdout.
@@ -145,8 +145,15 @@ def run(port: int, args: argparse.Namespace, daemon: b.Daemon) -> dict[str, obje
     steps = max(1, int(args.seconds // 4))
     span = 10 + 4 * steps + THRESHOLD_S + 8.0
     load = subprocess.Popen(
-        [sys.executable, __file__, "--load-worker", str(port), str(args.rate), str(span),
-         str(args.load_plugs)],
+        [
+            sys.executable,
+            __file__,
+            "--load-worker",
+            str(port),
+            str(args.rate),
+            str(span),
+            str(args.load_plugs),
+        ],
         stdout=subprocess.PIPE,
     )
     offset = {v: (v * 0.377) % 1.0 for v in range(args.victims)}

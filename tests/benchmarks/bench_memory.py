@@ -8,7 +8,7 @@ ticks, and commits the changed state to a SQLite store as the Driver does. The g
 over the import baseline, divided by the households, is the figure (it includes the registry
 objects, the engine's state and timers, and SQLite's page cache).
 
-Run: ``python tests/benchmarks/bench_memory.py [--sizes 10000,100000] [--readings-per-plug 24]``.
+Run: ``python tests/benchmarks/bench_memory.py [--sizes 10000,100000] [--readings-per-plug 8]``.
 Progress on stderr, one JSON object on stdout.
 """
 
@@ -75,6 +75,9 @@ def child(households: int, per_plug: int, trace: bool) -> dict[str, object]:
     if trace:
         traced = {
             "traced_kib_per_household_registry": round(traced_registry / 1024 / households, 2),
+            "traced_kib_per_household_engine_built": round(
+                (traced_engine - traced_registry) / 1024 / households, 2
+            ),
             "traced_kib_per_household_engine_state": round(
                 (traced_end - traced_registry) / 1024 / households, 2
             ),
@@ -99,7 +102,7 @@ def main() -> None:
     """Run each size in its own interpreter and print the figures."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sizes", default="10000,100000")
-    parser.add_argument("--readings-per-plug", type=int, default=24)
+    parser.add_argument("--readings-per-plug", type=int, default=8)
     parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--trace", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -113,8 +116,15 @@ def main() -> None:
     for size, trace in [(s, False) for s in sizes] + [(sizes[0], True)]:
         b.log(f"measuring {size} households" + (" (tracemalloc)" if trace else ""))
         out = subprocess.run(
-            [sys.executable, __file__, "--child", str(size), "--readings-per-plug",
-             str(args.readings_per_plug)] + (["--trace"] if trace else []),
+            [
+                sys.executable,
+                __file__,
+                "--child",
+                str(size),
+                "--readings-per-plug",
+                str(args.readings_per_plug),
+            ]
+            + (["--trace"] if trace else []),
             stdout=subprocess.PIPE,
             check=True,
             timeout=900,

@@ -36,12 +36,22 @@ def fill_store(db: Path, households: int, now: float) -> None:
             at = now - 60 - (h % 300)
             plugs.append(
                 PlugMemory(
-                    PlugId(f"p{h:06d}-{p}"), at, at, 1.1, at, 100.0 + h % 50, at, False, 1.0,
-                    None, None,
+                    PlugId(f"p{h:06d}-{p}"),
+                    at,
+                    at,
+                    1.1,
+                    at,
+                    100.0 + h % 50,
+                    at,
+                    False,
+                    1.0,
+                    None,
+                    None,
                 )
             )
-        homes.append(HouseholdMemory(HouseholdId(f"hh{h:06d}"), now - 3600, now - 86400, None,
-                                     0.0, None))
+        homes.append(
+            HouseholdMemory(HouseholdId(f"hh{h:06d}"), now - 3600, now - 86400, None, 0.0, None)
+        )
     store = SqliteStore(db)
     store.save_state(plugs, homes)
     store.close()
@@ -57,8 +67,10 @@ def phases(tmp: Path) -> dict[str, float]:
     households = load_registry(tmp / "households.csv")
     t1 = monotonic()
     store = SqliteStore(tmp / "careplug.db")
-    plugs, homes, alerts = store.load_plugs(), store.load_households(), store.list_alerts(
-        open_only=True
+    plugs, homes, alerts = (
+        store.load_plugs(),
+        store.load_households(),
+        store.list_alerts(open_only=True),
     )
     t2 = monotonic()
     engine = Engine(DetectionConfig(), households, b.wall())

@@ -153,7 +153,9 @@ def vm_count(port: int, metric: str, window_s: int) -> int:
     return int(float(result[0]["value"][1])) if result else 0
 
 
-def write_registry(path: Path, households: int, plugs_per: int = 2, tier: str = "medium") -> list[str]:
+def write_registry(
+    path: Path, households: int, plugs_per: int = 2, tier: str = "medium"
+) -> list[str]:
     """A CSV registry of ``households`` × ``plugs_per`` plugs; the plug ids in order."""
     plugs: list[str] = []
     lines = ["household,plug,timezone,tier,caseworkers,area,appliance\n"]
@@ -189,7 +191,7 @@ def write_config(
         if influx_port
         else ""
     )
-    http = f'[http]\nenabled = true\nport = {http_port}\n' if http_port else ""
+    http = f"[http]\nenabled = true\nport = {http_port}\n" if http_port else ""
     config = tmp / "careplug.toml"
     config.write_text(
         f"""
@@ -405,8 +407,22 @@ class Profiler:
         exe = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
         self.raw = out_dir / "ingest.collapsed.txt"
         self.proc = subprocess.Popen(
-            [exe, "record", "--pid", str(pid), "--duration", str(int(seconds)), "--rate", "200",
-             "--threads", "--gil", "--format", "raw", "-o", str(self.raw)],
+            [
+                exe,
+                "record",
+                "--pid",
+                str(pid),
+                "--duration",
+                str(int(seconds)),
+                "--rate",
+                "200",
+                "--threads",
+                "--gil",
+                "--format",
+                "raw",
+                "-o",
+                str(self.raw),
+            ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
