@@ -12,7 +12,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from tests.conftest import need_binary
 
 HERE = Path(__file__).parent
