@@ -1,0 +1,144 @@
+"""Memory benchmark: resident memory per household with every plug reporting.
+
+For each size a fresh interpreter imports careplug, notes its RSS (from /proc), then does what
+the daemon does at start-up and in steady state, in process: loads a generated CSV registry
+(two plugs per household), builds the Engine, feeds every plug a day's worth of readings in
+event-time order (standby, use, standby: learnt standby levels, activity, timers), evaluates
+ticks, and commits the changed state to a SQLite store as the Driver does. The growth of RSS
+over the import baseline, divided by the households, is the figure (it includes the registry
+objects, the engine's state and timers, and SQLite's page cache).
+
+Run: ``python tests/benchmarks/bench_memory.py [--sizes 10000,100000] [--readings-per-plug 8]``.
+Progress on stderr, one JSON object on stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import tracemalloc
+from pathlib import Path
+
+import benchlib as b
+
+from careplug.clock import monotonic
+
+
+def child(households: int, per_plug: int, trace: bool) -> dict[str, object]:
+    """Measure one size in this (fresh) process (with ``trace``: Python bytes still held, by
+    tracemalloc, which RSS cannot separate from freed-but-kept arenas)."""
+    from careplug.adapters.store_sqlite import SqliteStore
+    from careplug.domain.engine import DetectionConfig, Engine
+    from careplug.domain.model import PlugId, Reading
+    from careplug.registry import load_registry
+
+    gc.collect()
+    if trace:
+        tracemalloc.start()
+    base = b.rss_kib(os.getpid())
+    with tempfile.TemporaryDirectory(prefix="bench-memory-") as name:
+        tmp = Path(name)
+        plugs = b.write_registry(tmp / "households.csv", households, 2)
+        t0 = monotonic()
+        registry = load_registry(tmp / "households.csv")
+        gc.collect()
+        after_registry = b.rss_kib(os.getpid())
+        traced_registry = tracemalloc.get_traced_memory()[0] if trace else 0
+        start = 1_764_000_000.0
+        engine = Engine(DetectionConfig(), registry, start)
+        gc.collect()
+        after_engine = b.rss_kib(os.getpid())
+        traced_engine = tracemalloc.get_traced_memory()[0] if trace else 0
+        store = SqliteStore(tmp / "careplug.db")
+        ids = [PlugId(p) for p in plugs]
+        period = 300.0  # the default report period: no plug counts as offline
+        for k in range(per_plug):
+            at = start + k * period
+            power = 120.0 if k % 8 == 3 else 1.0 + 0.1 * (k % 2)
+            for i, plug in enumerate(ids):
+                engine.on_reading(Reading(plug, at + i * 0.01, power, k * 3.0))
+            engine.tick(at + period - 1)
+            store.save_state(*engine.take_dirty())
+        load_s = monotonic() - t0
+        del registry, plugs, ids
+        gc.collect()
+        after = b.rss_kib(os.getpid())
+        traced_end = tracemalloc.get_traced_memory()[0] if trace else 0
+        store.close()
+    growth = after - base
+    traced: dict[str, object] = {}
+    if trace:
+        traced = {
+            "traced_kib_per_household_registry": round(traced_registry / 1024 / households, 2),
+            "traced_kib_per_household_engine_built": round(
+                (traced_engine - traced_registry) / 1024 / households, 2
+            ),
+            "traced_kib_per_household_engine_state": round(
+                (traced_end - traced_registry) / 1024 / households, 2
+            ),
+            "traced_kib_per_household_total": round(traced_end / 1024 / households, 2),
+        }
+    return traced | {
+        "households": households,
+        "plugs": 2 * households,
+        "readings_per_plug": per_plug,
+        "rss_baseline_mib": round(base / 1024, 1),
+        "rss_after_mib": round(after / 1024, 1),
+        "kib_per_household": round(growth / households, 2),
+        "kib_per_household_registry": round((after_registry - base) / households, 2),
+        "kib_per_household_engine_built": round((after_engine - after_registry) / households, 2),
+        "kib_per_household_fed_and_stored": round((after - after_engine) / households, 2),
+        "build_and_feed_seconds": round(load_s, 1),
+        "engine_open_alerts": len(engine.open_alerts),
+    }
+
+
+def main() -> None:
+    """Run each size in its own interpreter and print the figures."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--sizes", default="10000,100000")
+    parser.add_argument("--readings-per-plug", type=int, default=8)
+    parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--trace", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    b.exit_on_sigterm()
+    if args.child:
+        print(json.dumps(child(args.child, args.readings_per_plug, args.trace)), flush=True)
+        return
+    results = []
+    sizes = [int(s) for s in args.sizes.split(",")]
+    # RSS for every size; then the smallest again under tracemalloc for what Python really holds
+    for size, trace in [(s, False) for s in sizes] + [(sizes[0], True)]:
+        b.log(f"measuring {size} households" + (" (tracemalloc)" if trace else ""))
+        out = subprocess.run(
+            [
+                sys.executable,
+                __file__,
+                "--child",
+                str(size),
+                "--readings-per-plug",
+                str(args.readings_per_plug),
+            ]
+            + (["--trace"] if trace else []),
+            stdout=subprocess.PIPE,
+            check=True,
+            timeout=900,
+        ).stdout
+        results.append(json.loads(out))
+    figures: dict[str, object] = {
+        "method": "in-process registry + Engine + SQLite state commits (no MQTT, no threads)",
+        "sizes": results,
+        "target_kib_per_household": 2.0,
+        "target_met": all(float(r["kib_per_household"]) < 2.0 for r in results[: len(sizes)]),
+        "load_average_before": b.load_average(),
+    }
+    print(json.dumps(figures), flush=True)
+
+
+if __name__ == "__main__":
+    main()
