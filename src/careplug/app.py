@@ -59,6 +59,7 @@ def detection_config(settings: Settings) -> DetectionConfig:
         catch_up_grace_s=d.catch_up_grace,
         never_reported_grace_s=d.never_reported_grace,
         blind_limit_s=d.blind_limit,
+        detector=d.detector,
         activity=ActivityConfig(
             in_use_margin_w=d.in_use_margin_w, step_w=d.step_w, hidden_use_wh=d.hidden_use_wh
         ),

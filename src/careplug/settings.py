@@ -201,6 +201,11 @@ class TierSettings(_Section):
 class DetectionSettings(_Section):
     """When careplug decides someone is inactive and a plug is offline."""
 
+    detector: Literal["learning", "fixed"] = Field(
+        "learning",
+        description="learning: graded alerts from each household's own routine, with the "
+        "tier threshold as backstop; fixed: the tier threshold only (today's practice)",
+    )
     tiers: TierSettings = Field(default_factory=TierSettings)
     tick: Duration = Field(1.0, gt=0, description="how often deadlines are checked")
     lateness: Duration = Field(

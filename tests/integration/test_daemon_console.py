@@ -108,6 +108,14 @@ def test_caseworker_acknowledges_in_the_console_served_by_the_daemon(
         assert acked["state"] == "acknowledged"
         announced = watcher.next_alert("acknowledged")
         assert announced["actor"] == "cw-kim"
+        # the resident turns out to be in hospital: an away period closes the alert and
+        # stops inactivity alerts until the expected return
+        away = api(port, "POST", "/api/v1/households/hh-1/away", token,
+                   {"note": "hospital"})
+        assert away["household"] == "hh-1"
+        closed = watcher.next_alert("resolved")
+        assert closed["alert"]["outcome"] == "away"
+        assert daemon.wait_log("away_period_followed")["household_id"] == "hh-1"
         try:
             api(port, "GET", "/api/v1/households/hh-2", token)
             raise AssertionError("cw-kim read another caseworker's household")

@@ -292,3 +292,19 @@ def test_never_reported_plug() -> None:
     t.run_until(T0 + 2 * H)
     assert len(t.alerts(AlertKind.NEVER_REPORTED)) == 1
     assert t.alerts(AlertKind.INACTIVITY) == []
+
+
+def test_a_plug_first_heard_after_start_up_is_watched_from_then() -> None:
+    """A threshold shorter than the never-reported grace still alerts on time for a plug that
+    first reports after careplug started (its timer is not left at the grace)."""
+    cfg = DetectionConfig(
+        catch_up_grace_s=0.0,
+        never_reported_grace_s=6 * H,
+        tier_thresholds={RiskTier.HIGH: H, RiskTier.MEDIUM: H, RiskTier.LOW: H},
+    )
+    t = make(household(RiskTier.HIGH), config=cfg)
+    t.run_until(T0 + 600)
+    t.reports(T0 + 600, T0 + 600 + 2 * H, power=0.5)
+    raised = t.alerts(AlertKind.INACTIVITY)
+    assert len(raised) == 1
+    assert raised[0].alert.raised_at <= T0 + 600 + H + 60

@@ -1011,6 +1011,25 @@ class SqliteStore:
             periods = [p for p in periods if p.active_at(active_at)]
         return periods
 
+    def away_changes(self, after_seq: int) -> tuple[int, list[AwayPeriod]]:
+        """Away periods set or ended after audit sequence ``after_seq``, as they are now, and
+        the newest sequence seen (the daemon follows the console with this)."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT seq, away_id FROM away_audit WHERE seq > ? ORDER BY seq", (after_seq,)
+            ).fetchall()
+        if not rows:
+            return after_seq, []
+        ids = list(dict.fromkeys(int(r[1]) for r in rows))
+        periods = [p for p in (self.get_away(i) for i in ids) if p is not None]
+        return int(rows[-1][0]), periods
+
+    def last_away_seq(self) -> int:
+        """The newest away audit sequence number (0 when empty)."""
+        with self._lock:
+            row = self._db.execute("SELECT COALESCE(MAX(seq), 0) FROM away_audit").fetchone()
+        return int(row[0])
+
     def away_audit(self, household: HouseholdId) -> list[AwayAuditEntry]:
         """The away trail of one household, oldest first."""
         with self._lock:

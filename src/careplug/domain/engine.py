@@ -960,6 +960,10 @@ class Engine:
 
     def _mark_seen(self, plug: PlugState, at: float, effects: list[Effect]) -> None:
         household = plug.household
+        if plug.last_message_at is None:
+            # its first message: the household's timer may still wait for the never-reported
+            # grace, which can be later than this plug's offline or inactivity deadline
+            self._schedule(household, at)
         if plug.last_message_at is None or at > plug.last_message_at:
             plug.last_message_at = at
         if household.first_seen_at is None:

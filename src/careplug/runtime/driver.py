@@ -179,6 +179,7 @@ class Driver:
         self._to_ack: list[_Message] = []
         self._last_done = math.floor(clock.now() / tick_s) * tick_s
         self._audit_seq = store.last_audit_seq()
+        self._away_seq = store.last_away_seq()
         self._last_poll = -math.inf
         self._ack: AckFn | None = None
         self._limiter = RateLimiter()
@@ -482,6 +483,22 @@ class Driver:
         if now - self._last_poll < 1.0:
             return
         self._last_poll = now
+        self._away_seq, periods = self.store.away_changes(self._away_seq)
+        for period in periods:
+            # an open-ended stay is watched again after a year at the latest; ending a period
+            # early is a return now
+            end = period.ended_at if period.ended_at is not None else period.end_at
+            self.engine.set_away(
+                period.household,
+                period.start_at,
+                end if end is not None else period.start_at + 365 * 86400.0,
+            )
+            log.info(
+                "away_period_followed",
+                household_id=period.household,
+                start=iso(period.start_at),
+                until=iso(end),
+            )
         self._audit_seq, changed = self.store.changes_from_others(self._audit_seq)
         for alert in changed:
             self.engine.apply_external(alert)
