@@ -55,13 +55,14 @@ def test_caseworker_acknowledges_in_the_console_served_by_the_daemon(
     tmp_path: Path, mosquitto: Mosquitto
 ) -> None:
     """Activity strips filled by the daemon, only own households, ack announced on MQTT."""
-    port = free_port()
+    port, metrics_port = free_port(), free_port()
     config = write_config(
         tmp_path,
         mosquitto.port,
         threshold="3s",
         households=HOUSEHOLDS,
-        extra=f"[console]\nenabled = true\nport = {port}\n",
+        extra=f"[console]\nenabled = true\nport = {port}\n"
+        f"[http]\nenabled = true\nport = {metrics_port}\n",
     )
     subprocess.run(
         [
@@ -108,10 +109,14 @@ def test_caseworker_acknowledges_in_the_console_served_by_the_daemon(
         assert acked["state"] == "acknowledged"
         announced = watcher.next_alert("acknowledged")
         assert announced["actor"] == "cw-kim"
+        with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics") as response:
+            exposition = response.read().decode()
+        assert (
+            'careplug_alert_time_to_acknowledge_seconds_count{kind="inactivity"} 1.0' in exposition
+        )
         # the resident turns out to be in hospital: an away period closes the alert and
         # stops inactivity alerts until the expected return
-        away = api(port, "POST", "/api/v1/households/hh-1/away", token,
-                   {"note": "hospital"})
+        away = api(port, "POST", "/api/v1/households/hh-1/away", token, {"note": "hospital"})
         assert away["household"] == "hh-1"
         closed = watcher.next_alert("resolved")
         assert closed["alert"]["outcome"] == "away"

@@ -501,6 +501,12 @@ class Driver:
             )
         self._audit_seq, changed = self.store.changes_from_others(self._audit_seq)
         for alert in changed:
+            if (
+                self.metrics is not None
+                and alert.acknowledged_at is not None
+                and alert.state is AlertState.ACKNOWLEDGED
+            ):
+                self.metrics.acknowledged(alert.kind.value, alert.raised_at, alert.acknowledged_at)
             self.engine.apply_external(alert)
             log.info(
                 "alert_changed_by_person",
