@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -109,11 +110,15 @@ def test_caseworker_acknowledges_in_the_console_served_by_the_daemon(
         assert acked["state"] == "acknowledged"
         announced = watcher.next_alert("acknowledged")
         assert announced["actor"] == "cw-kim"
-        with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics") as response:
-            exposition = response.read().decode()
-        assert (
-            'careplug_alert_time_to_acknowledge_seconds_count{kind="inactivity"} 1.0' in exposition
-        )
+        # the outbox may announce the ack before the daemon has polled the change: wait
+        wanted = 'careplug_alert_time_to_acknowledge_seconds_count{kind="inactivity"} 1.0'
+        exposition = ""
+        deadline = time.monotonic() + 15
+        while wanted not in exposition and time.monotonic() < deadline:
+            with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics") as response:
+                exposition = response.read().decode()
+            time.sleep(0.2)
+        assert wanted in exposition
         # the resident turns out to be in hospital: an away period closes the alert and
         # stops inactivity alerts until the expected return
         away = api(port, "POST", "/api/v1/households/hh-1/away", token, {"note": "hospital"})
