@@ -24,6 +24,7 @@ from careplug.adapters.store_sqlite import AwayPeriod, ConsoleSession, ConsoleUs
 from careplug.adapters.web import auth
 from careplug.adapters.web import schemas as s
 from careplug.adapters.web.i18n import pick_locale, translate
+from careplug.adapters.web.selfcheck import add_self_check_routes
 from careplug.adapters.web.service import (
     ConsoleService,
     HistoryEntry,
@@ -60,6 +61,8 @@ class ConsoleSettings:
     """Failed logins of one username within ``login_lockout_s`` before it is locked."""
     login_lockout_s: float = 900.0
     """How long a username stays locked after too many failures."""
+    self_check_secret: str | None = None
+    """HMAC secret of the residents' one-tap links; None: ``/fine/…`` is not served."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -278,6 +281,10 @@ def create_app(
         openapi_url="/openapi.json",
     )
     app.state.console = service
+    if config.self_check_secret:
+        add_self_check_routes(
+            app, store, clock, config.self_check_secret, notifications, config.origin
+        )
     app.state.console_settings = config
     env = Environment(
         loader=FileSystemLoader(str(_TEMPLATES)),
