@@ -530,6 +530,12 @@ def create_app(
             error=error,
         )
 
+    @app.get("/admin/dead-letters", include_in_schema=False)
+    def dead_letters_page(request: Request, principal: PageUser) -> HTMLResponse:
+        if principal.user.role != "admin":
+            raise HTTPException(403, "admins only")
+        return render(request, "dead_letters.html", principal, letters=_dead_letters(store))
+
     @app.post("/admin/users", include_in_schema=False)
     def add_user_form(principal: PageUser, form: CheckedForm) -> Response:
         if principal.user.role != "admin":
@@ -767,7 +773,26 @@ def create_app(
         """Change an account's password, role, activity, name or locale (admins only)."""
         return _user_out(api_call(lambda: change_user(principal, username, body)))
 
+    @app.get("/api/v1/dead-letters", response_model=list[s.DeadLetterOut], tags=["outbox"])
+    def api_dead_letters(principal: ApiAdmin) -> list[s.DeadLetterOut]:
+        """Notifications that gave up: channel, recipient id, key, attempts, last error
+        (admins only)."""
+        return _dead_letters(store)
+
     return app
+
+
+def _dead_letters(store: SqliteStore) -> list[s.DeadLetterOut]:
+    return [
+        s.DeadLetterOut(
+            channel=d.notification.channel,
+            recipient=d.notification.recipient,
+            key=d.notification.key,
+            attempts=d.attempts,
+            last_error=d.last_error,
+        )
+        for d in store.dead_letters()
+    ]
 
 
 def _parse_local(text: str | None) -> datetime | None:
