@@ -110,8 +110,7 @@ def test_caseworker_acknowledges_in_the_console_served_by_the_daemon(
         assert announced["actor"] == "cw-kim"
         # the resident turns out to be in hospital: an away period closes the alert and
         # stops inactivity alerts until the expected return
-        away = api(port, "POST", "/api/v1/households/hh-1/away", token,
-                   {"note": "hospital"})
+        away = api(port, "POST", "/api/v1/households/hh-1/away", token, {"note": "hospital"})
         assert away["household"] == "hh-1"
         closed = watcher.next_alert("resolved")
         assert closed["alert"]["outcome"] == "away"
