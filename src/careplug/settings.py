@@ -282,6 +282,12 @@ class ConsoleSettings(_Section):
     port: int = Field(9320, ge=0, le=65535, description="port")
     secure_cookies: bool = Field(False, description="Secure cookies (behind an HTTPS proxy)")
     session_ttl: Duration = Field(8 * 3600.0, gt=0, description="a login lasts this long")
+    public_url: str | None = Field(
+        None, description="base URL residents reach the console at, for self-check links"
+    )
+    self_check_secret: SecretStr | None = Field(
+        None, description="HMAC secret of the one-tap self-check links"
+    )
 
 
 class Settings(BaseSettings):

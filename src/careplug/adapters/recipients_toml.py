@@ -21,6 +21,7 @@ from careplug.domain.routing import (
     EscalationPolicy,
     Recipient,
     Role,
+    SelfCheck,
     Team,
 )
 from careplug.errors import ConfigError
@@ -123,6 +124,29 @@ class PolicyModel(_Strict):
         return value
 
 
+class SelfCheckModel(_Strict):
+    """A household's resident self-check before a warning pages anyone."""
+
+    household: str = Field(min_length=1)
+    channel: str = Field(description="sms (one-tap link) or webhook (care-call service)")
+    address: str | None = Field(None, description="the resident's phone number, if SMS")
+    timeout: Duration = "30m"
+    locale: Literal["ko", "en"] = "ko"
+    timezone: str = "Asia/Seoul"
+
+    @field_validator("timeout")
+    @classmethod
+    def _duration(cls, value: str | float) -> str | float:
+        if parse_duration(value) <= 0:
+            raise ValueError("must be positive")
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        return RecipientModel._known_zone(value)
+
+
 class DirectoryModel(_Strict):
     """The whole file."""
 
@@ -132,6 +156,7 @@ class DirectoryModel(_Strict):
     holidays: list[date] = Field(default_factory=list)
     escalation: list[PolicyModel] = Field(default_factory=list)
     digest_threshold: int = Field(3, ge=2)
+    self_check: list[SelfCheckModel] = Field(default_factory=list)
 
 
 def _check_references(model: DirectoryModel) -> None:
@@ -149,6 +174,11 @@ def _check_references(model: DirectoryModel) -> None:
         for j, volunteer in enumerate(consent.volunteers):
             if volunteer not in seen:
                 raise ConfigError(f"consent.{i}.volunteers.{j}: unknown recipient {volunteer!r}")
+    households: set[str] = set()
+    for i, check in enumerate(model.self_check):
+        if check.household in households:
+            raise ConfigError(f"self_check.{i}.household: duplicate household {check.household!r}")
+        households.add(check.household)
 
 
 def directory_from_dict(raw: object) -> Directory:
@@ -189,6 +219,17 @@ def directory_from_dict(raw: object) -> Directory:
         holidays=frozenset(model.holidays),
         policies=policies,
         digest_threshold=model.digest_threshold,
+        self_checks={
+            HouseholdId(c.household): SelfCheck(
+                HouseholdId(c.household),
+                c.channel,
+                c.address,
+                parse_duration(c.timeout),
+                c.locale,
+                c.timezone,
+            )
+            for c in model.self_check
+        },
     )
 
 

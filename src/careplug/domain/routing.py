@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import enum
 import hashlib
+import hmac
 import math
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
@@ -115,6 +116,26 @@ class Consent:
 
 
 @dataclass(frozen=True, slots=True)
+class SelfCheck:
+    """A household's resident self-check: before a ``warning`` reaches the caseworkers, the
+    resident is asked on ``channel`` (SMS with a one-tap link, or a webhook to an automated
+    care-call service) and has ``timeout_s`` seconds to answer. ``address`` is contact data:
+    never log it."""
+
+    household: HouseholdId
+    channel: str
+    address: str | None = None
+    timeout_s: float = 30 * 60
+    locale: str = "ko"
+    timezone: str = "Asia/Seoul"
+
+    @property
+    def recipient(self) -> str:
+        """The recipient id of the resident in the outbox (pseudonymous)."""
+        return f"resident:{self.household}"
+
+
+@dataclass(frozen=True, slots=True)
 class EscalationPolicy:
     """The ladder for one severity: not acknowledged within ``ack_timeout_s`` of the previous
     level, go to the next of ``levels``; remind every ``repeat_every_s`` (None: never) until
@@ -146,6 +167,7 @@ class Directory:
         default_factory=lambda: dict(DEFAULT_POLICIES)
     )
     digest_threshold: int = 3
+    self_checks: Mapping[HouseholdId, SelfCheck] = field(default_factory=dict)
 
     def consent(self, household: HouseholdId) -> Consent:
         """The household's consent, none given by default."""
@@ -160,6 +182,28 @@ class Directory:
             if in_team:
                 return in_team
         return everyone
+
+
+def self_check_for(alert: Alert, directory: Directory) -> SelfCheck | None:
+    """The self-check to run before paging for ``alert``, or None: only ``warning`` resident
+    alerts of households that configured one (critical alerts never wait)."""
+    if alert.severity is not Severity.WARNING or alert.household == SYSTEM_HOUSEHOLD:
+        return None
+    if alert.kind in _TECHNICAL_KINDS or alert.kind is AlertKind.MONITORING_BLIND:
+        return None
+    return directory.self_checks.get(alert.household)
+
+
+def self_check_token(secret: str, alert_id: str) -> str:
+    """The one-tap link token of an alert: HMAC-SHA256 of its id under ``secret``, 32 hex
+    digits (128 bits: unguessable, short enough for an SMS)."""
+    mac = hmac.new(secret.encode(), alert_id.encode(), hashlib.sha256)
+    return mac.hexdigest()[:32]
+
+
+def check_self_check_token(secret: str, alert_id: str, token: str) -> bool:
+    """Whether ``token`` is the link token of ``alert_id`` (constant-time comparison)."""
+    return hmac.compare_digest(self_check_token(secret, alert_id), token.strip().lower())
 
 
 class RouteReason(enum.StrEnum):

@@ -3,6 +3,8 @@
 Runs on processing time (real seconds): retries are about networks, not about event time.
 A notification refused for good (HTTP 4xx, no such channel) becomes a dead letter, logged and
 counted; anything retryable is retried, with the delay capped at ``retry_max``, until delivered.
+With a directory, each dead letter also enqueues one notification to the operators (idempotency
+key ``<key>:dead``), unless the dead letter was itself for an operator.
 """
 
 from __future__ import annotations
@@ -14,8 +16,9 @@ from collections.abc import Callable, Mapping
 import structlog
 
 from careplug.adapters.store_sqlite import SqliteStore
+from careplug.domain.routing import Directory, Role
 from careplug.errors import DeliveryError
-from careplug.ports import Notifier
+from careplug.ports import Notification, Notifier
 
 log = structlog.get_logger("careplug.delivery")
 
@@ -38,6 +41,7 @@ class DeliveryWorker:
         retry_max: float = 3600.0,
         poll_s: float = 1.0,
         on_outcome: Callable[[str, str], None] | None = None,
+        directory: Directory | None = None,
     ) -> None:
         self.store = store
         self.notifiers = dict(notifiers)
@@ -47,6 +51,7 @@ class DeliveryWorker:
         self.poll_s = poll_s
         self.outcomes: Counter[str] = Counter()
         self._on_outcome = on_outcome
+        self.directory = directory
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -152,6 +157,7 @@ class DeliveryWorker:
         if next_at is None:
             self._count(channel, "dead")
             log.error("outbox_dead_lettered", key=key, channel=channel, error=error[:200])
+            self._tell_operators(key, channel, recipient, attempts + 1, error, now)
         else:
             self._count(channel, "retry")
             log.warning(
@@ -162,3 +168,51 @@ class DeliveryWorker:
                 attempts=attempts + 1,
                 retry_in_s=round(next_at - now, 1),
             )
+
+    def _tell_operators(
+        self, key: str, channel: str, recipient: str, attempts: int, error: str, now: float
+    ) -> None:
+        """One operator notification per operator and deliverable channel for a dead letter;
+        never for a dead letter that was itself for an operator (no loop)."""
+        if self.directory is None:
+            return
+        operators = self.directory.with_role(Role.OPERATOR)
+        if key.endswith(":dead") or recipient in {o.id for o in operators}:
+            return
+        notes: list[Notification] = []
+        for op in operators:
+            ko = op.locale == "ko"
+            subject = "[careplug] 전달 실패 알림" if ko else "[careplug] notification dead-lettered"
+            text = (
+                f"알림을 전달하지 못했습니다: 채널 {channel}, 수신자 {recipient}, 키 {key}, "
+                f"시도 {attempts}회, 오류: {error[:200]}"
+                if ko
+                else f"A notification could not be delivered: channel {channel}, recipient "
+                f"{recipient}, key {key}, {attempts} attempts, last error: {error[:200]}"
+            )
+            for ch in op.channels:
+                if ch.channel not in self.notifiers:
+                    continue
+                notes.append(
+                    Notification(
+                        key=f"{key}:dead",
+                        channel=ch.channel,
+                        recipient=op.id,
+                        subject=subject,
+                        text=text,
+                        locale=op.locale,
+                        address=ch.address,
+                        data={
+                            "event": "dead_letter",
+                            "key": key,
+                            "channel": channel,
+                            "recipient": recipient,
+                            "attempts": attempts,
+                            "error": error[:200],
+                        },
+                    )
+                )
+        if notes:
+            self.store.enqueue(notes, now)
+            self.wake()
+            log.info("dead_letter_reported", key=key, operators=len(notes))

@@ -4,12 +4,18 @@ The decisions are the pure functions of ``domain.routing`` and the texts of
 ``domain.messages``; this module only applies them: it turns deliveries into outbox
 notifications and finds the escalation steps that came due at an event time. The escalation
 level reached is stored in the alert's details, so the ladder survives restarts.
+
+Resident self-check: for a ``warning`` of a household that configured one, step 0 goes to the
+resident only (``self_check_sent``, with a one-tap link); the caseworkers get their step-0
+messages when ``self_check_expired`` comes due ``timeout`` later, and the ladder and reminders
+count from then. Both are event-time steps stored in the details like the others.
 """
 
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterable, Mapping
+from typing import Any
 
 from careplug.domain import messages
 from careplug.domain.model import (
@@ -24,15 +30,22 @@ from careplug.domain.model import (
 from careplug.domain.routing import (
     Delivery,
     Directory,
+    SelfCheck,
     decide_escalation,
     reminder_index,
     route,
+    self_check_for,
+    self_check_token,
 )
 from careplug.ports import Notification
 from careplug.runtime.fanout import FanoutConfig, alert_document, notifications_for
 
 ESCALATION_KEY = "escalation_level"
 REMINDER_KEY = "reminders_sent"
+SELF_CHECK_SENT_KEY = "self_check_sent_at"
+SELF_CHECK_EXPIRED_KEY = "self_check_expired_at"
+SELF_CHECK_SENT = "self_check_sent"
+SELF_CHECK_EXPIRED = "self_check_expired"
 
 _EVENTS = {
     "raised": messages.MessageEvent.RAISED,
@@ -50,8 +63,14 @@ class AlertRouter:
         directory: Directory | None = None,
         households: Iterable[Household] = (),
         channels: frozenset[str] | None = None,
+        *,
+        console_url: str | None = None,
+        self_check_secret: str | None = None,
     ) -> None:
         self.fanout = fanout
+        # the one-tap link needs both; without them nobody waits for a self-check
+        self.console_url = console_url.rstrip("/") if console_url else None
+        self.self_check_secret = self_check_secret
         self.directory = directory
         self.households: Mapping[HouseholdId, Household] = {h.id: h for h in households}
         # channels with a configured notifier; deliveries to others would only dead-letter
@@ -63,6 +82,18 @@ class AlertRouter:
         if self.directory is None:
             return out
         action = audit.action
+        check = self._self_check(alert)
+        if action == SELF_CHECK_SENT:
+            return out + self._self_check_notes(alert, check, audit.at)
+        if action == SELF_CHECK_EXPIRED:
+            deliveries = self._route(alert, audit.at, 0)
+            return out + self._notes(
+                alert, deliveries, messages.MessageEvent.RAISED, audit.at, None, step="0"
+            )
+        if check is not None and SELF_CHECK_EXPIRED_KEY not in alert.details:
+            # the resident is being asked first: caseworkers hear nothing of it (raised,
+            # resolved by the resident or by renewed activity) unless the check times out
+            return out
         if action.startswith("reminder_"):
             number = int(action.rsplit("_", 1)[1])
             deliveries = self._route(alert, audit.at, 0)
@@ -94,6 +125,49 @@ class AlertRouter:
             else ("ack" if event is messages.MessageEvent.ACKNOWLEDGED else "resolved")
         )
         return out + self._notes(alert, deliveries, event, audit.at, None, step=step)
+
+    def _self_check(self, alert: Alert) -> SelfCheck | None:
+        """The self-check that applies to ``alert`` in this configuration, or None."""
+        if self.directory is None or self.console_url is None or not self.self_check_secret:
+            return None
+        check = self_check_for(alert, self.directory)
+        if check is None or (self.channels is not None and check.channel not in self.channels):
+            return None
+        return check
+
+    def self_check_link(self, alert_id: str) -> str:
+        """The one-tap "I'm fine" URL of an alert: ``<console_url>/fine/<token>``."""
+        assert self.console_url is not None and self.self_check_secret
+        return f"{self.console_url}/fine/{self_check_token(self.self_check_secret, alert_id)}"
+
+    def _self_check_notes(
+        self, alert: Alert, check: SelfCheck | None, at: EpochSeconds
+    ) -> list[Notification]:
+        if check is None:
+            return []
+        link = self.self_check_link(alert.id)
+        subject, text = messages.render(
+            messages.MessageEvent.SELF_CHECK, alert, check.locale, check.timezone, at=at, link=link
+        )
+        data: dict[str, Any] = {
+            "event": messages.MessageEvent.SELF_CHECK.value,
+            "household": alert.household,
+            "link": link,
+            "timeout_s": check.timeout_s,
+            "alert": alert_document(alert),
+        }
+        return [
+            Notification(
+                key=f"{alert.id}:self_check:{check.recipient}:{check.channel}",
+                channel=check.channel,
+                recipient=check.recipient,
+                subject=subject,
+                text=text,
+                locale=check.locale,
+                address=check.address,
+                data=data,
+            )
+        ]
 
     def _route(self, alert: Alert, at: EpochSeconds, step: int) -> list[Delivery]:
         assert self.directory is not None
@@ -142,9 +216,42 @@ class AlertRouter:
             alert = current
             if alert.state is not AlertState.OPEN:
                 continue
+            check = self._self_check(alert)
+            if check is not None:
+                if SELF_CHECK_SENT_KEY not in alert.details:
+                    asking = dataclasses.replace(
+                        alert, details={**alert.details, SELF_CHECK_SENT_KEY: at}
+                    )
+                    audit = AuditEntry(
+                        alert.id,
+                        at,
+                        SYSTEM_ACTOR,
+                        SELF_CHECK_SENT,
+                        alert.state,
+                        "resident asked first (self-check)",
+                    )
+                    out.append((asking, audit, alert.state))
+                    continue
+                if SELF_CHECK_EXPIRED_KEY not in alert.details:
+                    asked = float(str(alert.details[SELF_CHECK_SENT_KEY]))
+                    if at < asked + check.timeout_s:
+                        continue
+                    expired = dataclasses.replace(
+                        alert, details={**alert.details, SELF_CHECK_EXPIRED_KEY: at}
+                    )
+                    audit = AuditEntry(
+                        alert.id,
+                        at,
+                        SYSTEM_ACTOR,
+                        SELF_CHECK_EXPIRED,
+                        alert.state,
+                        "no answer from the resident: caseworkers notified",
+                    )
+                    out.append((expired, audit, alert.state))
+                    alert = expired
             policy = self.directory.policies.get(alert.severity)
             done = int(str(alert.details.get(ESCALATION_KEY, 0)))
-            decision = decide_escalation(alert, policy, done, at)
+            decision = decide_escalation(_ladder_view(alert), policy, done, at)
             for level in decision.steps:
                 details = {**alert.details, ESCALATION_KEY: level}
                 escalated = dataclasses.replace(alert, details=details)
@@ -161,7 +268,7 @@ class AlertRouter:
             # reminders to the first recipients repeat until someone acknowledges; after an
             # outage only the latest due one is sent, never a burst
             sent = int(str(alert.details.get(REMINDER_KEY, 0)))
-            due = reminder_index(alert, policy, at)
+            due = reminder_index(_ladder_view(alert), policy, at)
             if due > sent:
                 reminded = dataclasses.replace(alert, details={**alert.details, REMINDER_KEY: due})
                 audit = AuditEntry(
@@ -174,3 +281,12 @@ class AlertRouter:
                 )
                 out.append((reminded, audit, alert.state))
         return out
+
+
+def _ladder_view(alert: Alert) -> Alert:
+    """The alert as the ladder sees it: after a self-check the caseworkers' clock starts when
+    they were told, not when the resident was asked."""
+    told = alert.details.get(SELF_CHECK_EXPIRED_KEY)
+    if told is None:
+        return alert
+    return dataclasses.replace(alert, raised_at=float(str(told)))

@@ -24,6 +24,7 @@ from careplug.adapters.store_sqlite import AwayPeriod, ConsoleSession, ConsoleUs
 from careplug.adapters.web import auth
 from careplug.adapters.web import schemas as s
 from careplug.adapters.web.i18n import pick_locale, translate
+from careplug.adapters.web.selfcheck import add_self_check_routes
 from careplug.adapters.web.service import (
     ConsoleService,
     HistoryEntry,
@@ -60,6 +61,8 @@ class ConsoleSettings:
     """Failed logins of one username within ``login_lockout_s`` before it is locked."""
     login_lockout_s: float = 900.0
     """How long a username stays locked after too many failures."""
+    self_check_secret: str | None = None
+    """HMAC secret of the residents' one-tap links; None: ``/fine/…`` is not served."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -278,6 +281,10 @@ def create_app(
         openapi_url="/openapi.json",
     )
     app.state.console = service
+    if config.self_check_secret:
+        add_self_check_routes(
+            app, store, clock, config.self_check_secret, notifications, config.origin
+        )
     app.state.console_settings = config
     env = Environment(
         loader=FileSystemLoader(str(_TEMPLATES)),
@@ -523,6 +530,12 @@ def create_app(
             error=error,
         )
 
+    @app.get("/admin/dead-letters", include_in_schema=False)
+    def dead_letters_page(request: Request, principal: PageUser) -> HTMLResponse:
+        if principal.user.role != "admin":
+            raise HTTPException(403, "admins only")
+        return render(request, "dead_letters.html", principal, letters=_dead_letters(store))
+
     @app.post("/admin/users", include_in_schema=False)
     def add_user_form(principal: PageUser, form: CheckedForm) -> Response:
         if principal.user.role != "admin":
@@ -760,7 +773,26 @@ def create_app(
         """Change an account's password, role, activity, name or locale (admins only)."""
         return _user_out(api_call(lambda: change_user(principal, username, body)))
 
+    @app.get("/api/v1/dead-letters", response_model=list[s.DeadLetterOut], tags=["outbox"])
+    def api_dead_letters(principal: ApiAdmin) -> list[s.DeadLetterOut]:
+        """Notifications that gave up: channel, recipient id, key, attempts, last error
+        (admins only)."""
+        return _dead_letters(store)
+
     return app
+
+
+def _dead_letters(store: SqliteStore) -> list[s.DeadLetterOut]:
+    return [
+        s.DeadLetterOut(
+            channel=d.notification.channel,
+            recipient=d.notification.recipient,
+            key=d.notification.key,
+            attempts=d.attempts,
+            last_error=d.last_error,
+        )
+        for d in store.dead_letters()
+    ]
 
 
 def _parse_local(text: str | None) -> datetime | None:

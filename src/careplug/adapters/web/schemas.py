@@ -56,6 +56,16 @@ class UserOut(BaseModel):
     active: bool
 
 
+class DeadLetterOut(BaseModel):
+    """A notification that gave up (never its address or text: contact data stays out)."""
+
+    channel: str
+    recipient: str
+    key: str
+    attempts: int
+    last_error: str | None
+
+
 class UserIn(_In):
     """A new console account."""
 
