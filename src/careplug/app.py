@@ -131,7 +131,15 @@ def build_router(
         from careplug.adapters.recipients_toml import load_directory
 
         directory = load_directory(settings.notify.recipients)
-    return AlertRouter(fanout_config(settings), directory, households, channels)
+    secret = settings.console.self_check_secret
+    return AlertRouter(
+        fanout_config(settings),
+        directory,
+        households,
+        channels,
+        console_url=settings.console.public_url,
+        self_check_secret=secret.get_secret_value() if secret else None,
+    )
 
 
 def build_notifiers(settings: Settings, mqtt: MqttConnection) -> dict[str, Notifier]:
@@ -279,6 +287,7 @@ def start_daemon(
             retry_base=settings.delivery.retry_base,
             retry_max=settings.delivery.retry_max,
             on_outcome=metrics.notification_outcome,
+            directory=driver.router.directory,
         )
         driver._on_notifications = delivery.wake
         delivery.start()
@@ -387,7 +396,13 @@ def _serve_console(
         wall,
         # a lambda, not the bound method: a reload swaps the router
         notifications=lambda alert, audit: driver.router.for_transition(alert, audit),  # noqa: PLW0108
-        settings=ConsoleSettings(session_ttl_s=c.session_ttl, secure_cookies=c.secure_cookies),
+        settings=ConsoleSettings(
+            session_ttl_s=c.session_ttl,
+            secure_cookies=c.secure_cookies,
+            self_check_secret=c.self_check_secret.get_secret_value()
+            if c.self_check_secret
+            else None,
+        ),
     )
     server = serve_in_thread(app, c.host, c.port)
     stack.callback(server.stop)
