@@ -80,6 +80,14 @@ class DetectionConfig:
     ``not_back_from_away``.
     ``left_on_factor`` / ``left_on_min_s``: (learning) an appliance on this many times its
     longest learnt use, and at least this long, raises ``appliance_left_on``.
+    ``unplugged_w`` / ``unplugged_min_standby_w`` / ``unplugged_after_s``: a plug still
+    reporting but drawing at most ``unplugged_w`` for ``unplugged_after_s``, where its standby
+    used to be at least ``unplugged_min_standby_w``, raises ``unplugged`` (a blind spot).
+    ``outage_share`` / ``outage_min_plugs`` / ``outage_window_s``: at least this share of an
+    area's (or a gateway's) plugs, and at least this many, going offline within the window
+    raise one ``area_outage`` alert and hold back their households' ``device_offline``.
+    ``outage_resolve_share``: the outage resolves once fewer than this share of the plugs it
+    took down are still offline.
     """
 
     tier_thresholds: dict[RiskTier, float] = field(
@@ -97,6 +105,13 @@ class DetectionConfig:
     away_grace_s: float = 12 * HOUR
     left_on_factor: float = 2.0
     left_on_min_s: float = 3 * HOUR
+    unplugged_w: float = 0.3
+    unplugged_min_standby_w: float = 0.5
+    unplugged_after_s: float = 6 * HOUR
+    outage_share: float = 0.3
+    outage_min_plugs: int = 5
+    outage_window_s: float = 300.0
+    outage_resolve_share: float = 0.2
 
 
 DETECTORS = ("fixed", "learning")
@@ -169,6 +184,8 @@ class PlugState:
         "on_since",
         "period_s",
         "spec",
+        "standby_ref_w",
+        "zero_since",
     )
 
     def __init__(self, spec: PlugSpec, household: HouseholdState, period_s: float) -> None:
@@ -186,6 +203,9 @@ class PlugState:
         # the current in-use run, and the longest finished one (learning detector)
         self.on_since: float | None = None
         self.longest_on_s = 0.0
+        # the standby it showed while plugged in, and since when it has drawn nothing (unplugged)
+        self.standby_ref_w: float | None = None
+        self.zero_since: float | None = None
 
 
 class HouseholdState:
@@ -263,6 +283,8 @@ class PlugMemory:
     offline_since: float | None
     on_since: float | None = None
     longest_on_s: float = 0.0
+    standby_ref_w: float | None = None
+    zero_since: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -344,6 +366,7 @@ class Engine:
             act.energy_wh, act.energy_at = memory.energy_wh, memory.energy_at
             act.in_use = memory.in_use
             plug.on_since, plug.longest_on_s = memory.on_since, memory.longest_on_s
+            plug.standby_ref_w, plug.zero_since = memory.standby_ref_w, memory.zero_since
             if not act.pinned_standby:
                 act.standby_w = memory.standby_w
         for hm in households:
@@ -389,6 +412,8 @@ class Engine:
             reading.at, reading.power_w, reading.energy_wh, self.config.activity
         )
         self._dirty_plugs.add(plug.spec.id)
+        if reading.power_w is not None and not reading.stale:
+            self._track_load(plug, reading.at, reading.power_w)
         if reason is not None and not reading.stale and plug.spec.shows_activity:
             if household.routine is not None:
                 self._track_use(plug, reason, reading.at, effects)
@@ -411,6 +436,67 @@ class Engine:
                 )
                 household.suppressed.discard(AlertKind.INACTIVITY)
         return effects
+
+    def _track_load(self, plug: PlugState, at: float, power_w: float) -> None:
+        """Follow whether the plug's load vanished (unplugged appliance, switched-off socket)."""
+        if power_w <= self.config.unplugged_w:
+            ref = plug.standby_ref_w
+            if (
+                plug.zero_since is None
+                and ref is not None
+                and ref >= self.config.unplugged_min_standby_w
+            ):
+                plug.zero_since = at
+                self._schedule(plug.household, at + self.config.unplugged_after_s)
+            return
+        if plug.zero_since is not None:
+            household = plug.household
+            was_unplugged = self._unplugged(plug, at)
+            plug.zero_since = None
+            if was_unplugged and plug.spec.shows_activity:
+                self._end_blindness(household, at)
+            self._schedule(household, at)
+        act = plug.activity
+        if not act.in_use and act.standby_w is not None:
+            plug.standby_ref_w = act.standby_w
+
+    def _unplugged(self, plug: PlugState, at: float) -> bool:
+        """The plug has drawn nothing for ``unplugged_after_s`` (it reports, yet shows nothing)."""
+        since = plug.zero_since
+        return since is not None and at >= since + self.config.unplugged_after_s
+
+    def _check_unplugged(
+        self, state: HouseholdState, at: float, next_due: list[float], effects: list[Effect]
+    ) -> None:
+        overdue: list[PlugState] = []
+        pending = False
+        for plug in state.plugs:
+            if plug.zero_since is None or plug.offline_since is not None:
+                continue
+            pending = True
+            if self._unplugged(plug, at):
+                overdue.append(plug)
+            else:
+                next_due.append(plug.zero_since + self.config.unplugged_after_s)
+        if overdue:
+            since = min(p.zero_since or at for p in overdue)
+            ids = sorted(p.spec.id for p in overdue)
+            self._raise(
+                state,
+                AlertKind.UNPLUGGED,
+                Severity.WARNING,
+                at,
+                f"{len(ids)} plug(s) drawing no power since "
+                f"{local_time(since, state.spec.timezone)}: {', '.join(ids)}",
+                since=since,
+                details={"plugs": ids},
+                effects=effects,
+            )
+        elif not pending:
+            self._resolve(
+                state, AlertKind.UNPLUGGED, at, Outcome.CONDITION_CLEARED, "load is back", effects
+            )
+            state.suppressed.discard(AlertKind.UNPLUGGED)
 
     def _learn(self, state: HouseholdState, at: float) -> None:
         """The silence that ``at`` ends is learnt, unless it was away, blind or an incident."""
@@ -706,7 +792,7 @@ class Engine:
             limit = self._offline_at(plug)
             if plug.lwt_offline_since is None and at < limit:
                 next_due.append(limit)
-                if plug.spec.shows_activity:
+                if plug.spec.shows_activity and not self._unplugged(plug, at):
                     seeing = True
                 continue
             if plug.offline_since is None:
@@ -716,6 +802,7 @@ class Engine:
         self._update_blindness(state, at, seeing, never, next_due, effects)
         self._check_device_offline(state, at, offline, next_due, effects)
         self._check_never_reported(state, at, never, next_due, effects)
+        self._check_unplugged(state, at, next_due, effects)
         away = self._check_away(state, at, next_due, effects)
         if seeing and not away:
             self._check_inactivity(state, at, next_due, effects)
@@ -974,10 +1061,14 @@ class Engine:
             effects.append(
                 DeviceStatusChanged(household.spec.id, plug.spec.id, at, True, "message")
             )
-            if plug.spec.shows_activity:
+            if plug.spec.shows_activity and not self._unplugged(plug, at):
                 self._end_blindness(household, at)
             self._schedule(household, at)
-        elif household.blind_since is not None and plug.spec.shows_activity:
+        elif (
+            household.blind_since is not None
+            and plug.spec.shows_activity
+            and not self._unplugged(plug, at)
+        ):
             self._end_blindness(household, at)
             self._schedule(household, at)
         if (household.spec.id, AlertKind.NEVER_REPORTED) in self.open_alerts:
@@ -1059,6 +1150,8 @@ class Engine:
             plug.offline_since,
             plug.on_since,
             plug.longest_on_s,
+            plug.standby_ref_w,
+            plug.zero_since,
         )
 
     @staticmethod
