@@ -85,7 +85,9 @@ class DetectionConfig:
     used to be at least ``unplugged_min_standby_w``, raises ``unplugged`` (a blind spot).
     ``outage_share`` / ``outage_min_plugs`` / ``outage_window_s``: at least this share of an
     area's (or a gateway's) plugs, and at least this many, going offline within the window
-    raise one ``area_outage`` alert and hold back their households' ``device_offline``.
+    raise one ``area_outage`` alert and hold back their households' ``device_offline``. The
+    window defaults to ``device_offline_grace_s`` (and is capped by it): a plug's own alert
+    waits that grace, so an outage is always known before it would be sent.
     ``outage_resolve_share``: the outage resolves once fewer than this share of the plugs it
     took down are still offline.
     """
@@ -110,8 +112,8 @@ class DetectionConfig:
     unplugged_after_s: float = 6 * HOUR
     outage_share: float = 0.3
     outage_min_plugs: int = 5
-    outage_window_s: float = 300.0
-    outage_resolve_share: float = 0.2
+    outage_window_s: float | None = None
+    outage_resolve_share: float = 0.5
 
 
 DETECTORS = ("fixed", "learning")
@@ -182,6 +184,7 @@ class PlugState:
         "lwt_offline_since",
         "offline_since",
         "on_since",
+        "outage",
         "period_s",
         "spec",
         "standby_ref_w",
@@ -206,6 +209,45 @@ class PlugState:
         # the standby it showed while plugged in, and since when it has drawn nothing (unplugged)
         self.standby_ref_w: float | None = None
         self.zero_since: float | None = None
+        # the area outage this plug went down in (its own device_offline is held back)
+        self.outage: Outage | None = None
+
+
+class Outage:
+    """One open ``area_outage``: the plugs it took down and those still offline."""
+
+    __slots__ = ("alert_key", "group", "offline", "plugs", "since")
+
+    def __init__(self, group: OutageGroup, since: float, alert_key: tuple[HouseholdId, AlertKind]):
+        self.group = group
+        self.since = since
+        self.alert_key = alert_key
+        self.plugs: set[PlugId] = set()
+        self.offline: set[PlugId] = set()
+
+
+class OutageGroup:
+    """Plugs that fail together: an area (``Household.area``; none is the area "") or a
+    gateway. Kept cheap: a plug count and the plugs gone offline within the window, in the
+    order they went (updated on each offline/online transition, never by a scan)."""
+
+    __slots__ = ("kind", "name", "outage", "recent", "total")
+
+    def __init__(self, kind: str, name: str) -> None:
+        self.kind = kind
+        self.name = name
+        self.total = 0
+        self.recent: dict[PlugId, float] = {}
+        self.outage: Outage | None = None
+
+    @property
+    def alert_household(self) -> HouseholdId:
+        """The pseudo household id of this group's ``area_outage`` alerts."""
+        return HouseholdId(f"{self.kind}:{self.name or AREA_NONE}")
+
+
+AREA_NONE = "(none)"
+"""The name shown for the area of households without one."""
 
 
 class HouseholdState:
@@ -317,6 +359,11 @@ class Engine:
         self.plugs: dict[PlugId, PlugState] = {}
         self.open_alerts: dict[tuple[HouseholdId, AlertKind], Alert] = {}
         self._unassigned: set[PlugId] = set()
+        self._areas: dict[str, OutageGroup] = {}
+        self._gateways: dict[str, OutageGroup] = {}
+        grace = config.device_offline_grace_s
+        window = config.outage_window_s
+        self._outage_window = grace if window is None else min(window, grace)
         self._timers: list[tuple[float, int, HouseholdId]] = []
         self._seq = itertools.count()
         self._dirty_plugs: set[PlugId] = set()
@@ -338,6 +385,10 @@ class Engine:
         state = HouseholdState(spec, threshold)
         if self._learning:
             state.routine = Routine()
+        area = self._areas.get(spec.area or "")
+        if area is None:
+            area = self._areas[spec.area or ""] = OutageGroup("area", spec.area or "")
+        area.total += len(spec.plugs)
         for plug_spec in spec.plugs:
             period = plug_spec.report_period_s or self.config.default_report_period_s
             plug = PlugState(plug_spec, state, period)
@@ -674,8 +725,15 @@ class Engine:
     def note_gateway(self, plug_id: PlugId, gateway: str) -> None:
         """Remember which gateway a plug's messages come through (e.g. a Zigbee2MQTT bridge)."""
         plug = self.plugs.get(plug_id)
-        if plug is not None:
-            plug.gateway = gateway
+        if plug is None or plug.gateway == gateway:
+            return
+        if plug.gateway is not None:
+            self._gateways[plug.gateway].total -= 1
+        plug.gateway = gateway
+        group = self._gateways.get(gateway)
+        if group is None:
+            group = self._gateways[gateway] = OutageGroup("gateway", gateway)
+        group.total += 1
 
     def _on_gateway(self, item: PlugAvailability) -> list[Effect]:
         effects: list[Effect] = []
@@ -834,7 +892,14 @@ class Engine:
                 state.blind_since = min(since, at)
                 self._dirty_households.add(state.spec.id)
             limit_at = state.blind_since + self.config.blind_limit_s
-            if at >= limit_at:
+            in_outage = all(
+                p.outage is not None
+                for p in state.plugs
+                if p.spec.shows_activity and p.offline_since is not None
+            ) and any(p.outage is not None for p in state.plugs)
+            if in_outage:
+                pass  # one area_outage covers it; re-checked when the outage ends
+            elif at >= limit_at:
                 self._raise(
                     state,
                     AlertKind.MONITORING_BLIND,
@@ -865,8 +930,10 @@ class Engine:
         effects: list[Effect],
     ) -> None:
         grace = self.config.device_offline_grace_s
-        overdue = [p for p in offline if at >= (p.offline_since or at) + grace]
-        for plug in offline:
+        # plugs down in an area outage are held back: the outage is one alert for them all
+        own = [p for p in offline if p.outage is None]
+        overdue = [p for p in own if at >= (p.offline_since or at) + grace]
+        for plug in own:
             if plug not in overdue:
                 next_due.append((plug.offline_since or at) + grace)
         if overdue:
@@ -1061,6 +1128,7 @@ class Engine:
             effects.append(
                 DeviceStatusChanged(household.spec.id, plug.spec.id, at, True, "message")
             )
+            self._came_online(plug, at, effects)
             if plug.spec.shows_activity and not self._unplugged(plug, at):
                 self._end_blindness(household, at)
             self._schedule(household, at)
@@ -1080,6 +1148,103 @@ class Engine:
         plug.offline_since = at
         self._dirty_plugs.add(plug.spec.id)
         effects.append(DeviceStatusChanged(plug.household.spec.id, plug.spec.id, at, False, reason))
+        for group in self._groups(plug):
+            self._went_offline(group, plug, at, effects)
+
+    def _groups(self, plug: PlugState) -> list[OutageGroup]:
+        groups = [self._areas[plug.household.spec.area or ""]]
+        if plug.gateway is not None:
+            groups.append(self._gateways[plug.gateway])
+        return groups
+
+    def _went_offline(
+        self, group: OutageGroup, plug: PlugState, at: float, effects: list[Effect]
+    ) -> None:
+        """Count a plug gone offline; enough of the group within the window is an outage."""
+        outage = group.outage
+        if outage is not None:
+            if plug.outage is None:
+                plug.outage = outage
+                outage.plugs.add(plug.spec.id)
+                outage.offline.add(plug.spec.id)
+            return
+        recent = group.recent
+        if plug.outage is None:  # already down in another group's outage: counted there
+            recent[plug.spec.id] = at
+        horizon = at - self._outage_window
+        while recent:
+            oldest = next(iter(recent))
+            if recent[oldest] >= horizon:
+                break
+            del recent[oldest]
+        if len(recent) < max(self.config.outage_min_plugs, self.config.outage_share * group.total):
+            return
+        taken = [pid for pid in recent if self.plugs[pid].outage is not None]
+        if taken:
+            for pid in taken:
+                del recent[pid]
+            if len(recent) < max(
+                self.config.outage_min_plugs, self.config.outage_share * group.total
+            ):
+                return
+        members = list(recent)
+        since = min(recent.values())
+        key = (group.alert_household, AlertKind.AREA_OUTAGE)
+        outage = group.outage = Outage(group, since, key)
+        for pid in members:
+            self.plugs[pid].outage = outage
+            outage.plugs.add(pid)
+            outage.offline.add(pid)
+        recent.clear()
+        households = {self.plugs[pid].household.spec.id for pid in outage.plugs}
+        name = group.name or AREA_NONE
+        what = "area" if group.kind == "area" else "gateway"
+        if key in self.open_alerts:
+            return
+        alert, audit = alert_rules.raise_alert(
+            key[0],
+            AlertKind.AREA_OUTAGE,
+            Severity.WARNING,
+            at,
+            f"{what} {name}: {len(outage.plugs)} plugs in {len(households)} households went "
+            f"offline together since {local_time(since, plug.household.spec.timezone)}",
+            since=since,
+            details={
+                "area": name,
+                "group": group.kind,
+                "plugs": len(outage.plugs),
+                "households": len(households),
+            },
+        )
+        self.open_alerts[key] = alert
+        effects.append(AlertChanged(alert, audit, "raised"))
+
+    def _came_online(self, plug: PlugState, at: float, effects: list[Effect]) -> None:
+        for group in self._groups(plug):
+            group.recent.pop(plug.spec.id, None)
+        outage = plug.outage
+        if outage is None:
+            return
+        plug.outage = None
+        outage.offline.discard(plug.spec.id)
+        if len(outage.offline) >= self.config.outage_resolve_share * len(outage.plugs):
+            return
+        # most are back: the outage ends; plugs still offline get their own alerts now
+        outage.group.outage = None
+        for pid in outage.offline:
+            member = self.plugs[pid]
+            member.outage = None
+            self._schedule(member.household, at)
+        alert = self.open_alerts.pop(outage.alert_key, None)
+        if alert is not None:
+            resolved, audit = alert_rules.resolve(
+                alert,
+                SYSTEM_ACTOR,
+                at,
+                Outcome.DEVICE_BACK_ONLINE,
+                f"{len(outage.plugs) - len(outage.offline)} of {len(outage.plugs)} plugs back",
+            )
+            effects.append(AlertChanged(resolved, audit, "resolved", alert.state))
 
     def _unassigned_effect(self, plug: PlugId, at: float) -> list[Effect]:
         if plug in self._unassigned:
