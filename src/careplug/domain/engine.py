@@ -436,10 +436,38 @@ class Engine:
             state.away_start, state.away_until = hm.away_start, hm.away_until
             state.awaiting_return = hm.awaiting_return
         for alert in open_alerts:
-            if alert.state is not AlertState.RESOLVED and alert.household in self.households:
+            if alert.state is AlertState.RESOLVED:
+                continue
+            if alert.household in self.households:
                 self.open_alerts[(alert.household, alert.kind)] = alert
+            elif alert.kind is AlertKind.AREA_OUTAGE:
+                self._restore_outage(alert)
         for state in self.households.values():
             self._schedule(state, self._started_at)
+
+    def _restore_outage(self, alert: Alert) -> None:
+        """An area outage open before the restart: its area's plugs still offline stay held
+        back, and it resolves as before once most of them are back."""
+        self.open_alerts[(alert.household, alert.kind)] = alert
+        for group in self._areas.values():
+            if group.alert_household != alert.household or group.outage is not None:
+                continue
+            outage = group.outage = Outage(
+                group,
+                alert.since or alert.raised_at,
+                (
+                    alert.household,
+                    alert.kind,
+                ),
+            )
+            for state in self.households.values():
+                if (state.spec.area or "") != group.name:
+                    continue
+                for plug in state.plugs:
+                    if plug.offline_since is not None and plug.outage is None:
+                        plug.outage = outage
+                        outage.plugs.add(plug.spec.id)
+                        outage.offline.add(plug.spec.id)
 
     # -- inputs ----------------------------------------------------------------------------
 
@@ -1231,7 +1259,7 @@ class Engine:
             return
         # most are back: the outage ends; plugs still offline get their own alerts now
         outage.group.outage = None
-        for pid in outage.offline:
+        for pid in sorted(outage.offline):  # sorted: timer order must not depend on hashing
             member = self.plugs[pid]
             member.outage = None
             self._schedule(member.household, at)

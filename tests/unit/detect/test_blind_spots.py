@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from careplug.domain.engine import AREA_NONE, DetectionConfig
+from careplug.domain.engine import AREA_NONE, DetectionConfig, Engine
 from careplug.domain.model import (
     AlertKind,
     Appliance,
@@ -173,3 +173,24 @@ def test_plugs_still_offline_after_the_outage_get_their_own_alerts() -> None:
     offline = t.alerts(AlertKind.DEVICE_OFFLINE)
     assert sorted(a.alert.household for a in offline) == ["g-0", "g-1"]
     assert all(a.alert.raised_at <= T0 + 2 * H + 420 for a in offline)
+
+
+def test_an_outage_open_at_a_restart_still_holds_back_and_resolves() -> None:
+    gangnam = area("gangnam", 20, "g")
+    t = make(*gangnam)
+    plugs = plug_ids(gangnam)
+    everyone_reports(t, plugs, T0, T0 + H)
+    for plug in plugs[:8]:
+        t.effects.extend(t.engine.on_availability(PlugAvailability(plug, T0 + H + 60, False)))
+    t.run_until(T0 + H + 120)
+    (raised,) = t.alerts(AlertKind.AREA_OUTAGE)
+    memories, _ = t.engine.take_dirty()
+    restarted = Engine(DetectionConfig(catch_up_grace_s=0.0), gangnam, T0 + 2 * H)
+    restarted.restore(memories, [], list(t.engine.open_alerts.values()))
+    t2 = Timeline(restarted, T0 + 2 * H)
+    everyone_reports(t2, plugs[8:], T0 + 2 * H, T0 + 3 * H)
+    assert t2.alerts(AlertKind.DEVICE_OFFLINE) == []
+    everyone_reports(t2, plugs, T0 + 3 * H + 300, T0 + 4 * H)
+    (resolved,) = t2.alerts(AlertKind.AREA_OUTAGE, "resolved")
+    assert resolved.alert.id == raised.alert.id
+    assert t2.alerts(AlertKind.DEVICE_OFFLINE) == []
