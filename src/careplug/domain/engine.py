@@ -82,7 +82,9 @@ class DetectionConfig:
     longest learnt use, and at least this long, raises ``appliance_left_on``.
     ``unplugged_w`` / ``unplugged_min_standby_w`` / ``unplugged_after_s``: a plug still
     reporting but drawing at most ``unplugged_w`` for ``unplugged_after_s``, where its standby
-    used to be at least ``unplugged_min_standby_w``, raises ``unplugged`` (a blind spot).
+    used to be at least ``unplugged_min_standby_w`` (shown in at least
+    ``unplugged_min_standby_readings`` standby readings in a row: a kettle's cooling tail is
+    not a standby), raises ``unplugged`` (a blind spot).
     ``outage_share`` / ``outage_min_plugs`` / ``outage_window_s``: at least this share of an
     area's (or a gateway's) plugs, and at least this many, going offline within the window
     raise one ``area_outage`` alert and hold back their households' ``device_offline``. The
@@ -110,6 +112,7 @@ class DetectionConfig:
     unplugged_w: float = 0.3
     unplugged_min_standby_w: float = 0.5
     unplugged_after_s: float = 6 * HOUR
+    unplugged_min_standby_readings: int = 12
     outage_share: float = 0.3
     outage_min_plugs: int = 5
     outage_window_s: float | None = None
@@ -188,6 +191,7 @@ class PlugState:
         "period_s",
         "spec",
         "standby_ref_w",
+        "standby_streak",
         "zero_since",
     )
 
@@ -208,6 +212,7 @@ class PlugState:
         self.longest_on_s = 0.0
         # the standby it showed while plugged in, and since when it has drawn nothing (unplugged)
         self.standby_ref_w: float | None = None
+        self.standby_streak = 0
         self.zero_since: float | None = None
         # the area outage this plug went down in (its own device_offline is held back)
         self.outage: Outage | None = None
@@ -519,6 +524,7 @@ class Engine:
     def _track_load(self, plug: PlugState, at: float, power_w: float) -> None:
         """Follow whether the plug's load vanished (unplugged appliance, switched-off socket)."""
         if power_w <= self.config.unplugged_w:
+            plug.standby_streak = 0
             ref = plug.standby_ref_w
             if (
                 plug.zero_since is None
@@ -536,7 +542,11 @@ class Engine:
                 self._end_blindness(household, at)
             self._schedule(household, at)
         act = plug.activity
-        if not act.in_use and act.standby_w is not None:
+        if act.in_use or act.standby_w is None:
+            plug.standby_streak = 0
+            return
+        plug.standby_streak += 1
+        if plug.standby_streak >= self.config.unplugged_min_standby_readings:
             plug.standby_ref_w = act.standby_w
 
     def _unplugged(self, plug: PlugState, at: float) -> bool:

@@ -194,3 +194,12 @@ def test_an_outage_open_at_a_restart_still_holds_back_and_resolves() -> None:
     (resolved,) = t2.alerts(AlertKind.AREA_OUTAGE, "resolved")
     assert resolved.alert.id == raised.alert.id
     assert t2.alerts(AlertKind.DEVICE_OFFLINE) == []
+
+
+def test_a_stray_reading_is_not_a_standby() -> None:
+    """A 0 W microwave with one stray 10 W sample (seen in REFIT house 2), then 0 W for 10 h."""
+    t = make(household(RiskTier.LOW))
+    t.reports(T0, T0 + H, power=0.0)
+    t.reading(T0 + H + 300, power=10.0)
+    t.reports(T0 + H + 600, T0 + 12 * H, power=0.0)
+    assert t.alerts(AlertKind.UNPLUGGED) == []
