@@ -180,6 +180,7 @@ class PlugState:
     __slots__ = (
         "activity",
         "gateway",
+        "held_until",
         "household",
         "last_message_at",
         "last_reading_at",
@@ -216,6 +217,8 @@ class PlugState:
         self.zero_since: float | None = None
         # the area outage this plug went down in (its own device_offline is held back)
         self.outage: Outage | None = None
+        # after an outage ends, a plug still offline gets a fresh grace to reconnect
+        self.held_until: float | None = None
 
 
 class Outage:
@@ -970,10 +973,14 @@ class Engine:
         grace = self.config.device_offline_grace_s
         # plugs down in an area outage are held back: the outage is one alert for them all
         own = [p for p in offline if p.outage is None]
-        overdue = [p for p in own if at >= (p.offline_since or at) + grace]
+
+        def due(plug: PlugState) -> float:
+            return max((plug.offline_since or at) + grace, plug.held_until or 0.0)
+
+        overdue = [p for p in own if at >= due(p)]
         for plug in own:
             if plug not in overdue:
-                next_due.append((plug.offline_since or at) + grace)
+                next_due.append(due(plug))
         if overdue:
             since = min(p.offline_since or at for p in overdue)
             ids = sorted(p.spec.id for p in overdue)
@@ -1272,7 +1279,8 @@ class Engine:
         for pid in sorted(outage.offline):  # sorted: timer order must not depend on hashing
             member = self.plugs[pid]
             member.outage = None
-            self._schedule(member.household, at)
+            member.held_until = at + self.config.device_offline_grace_s
+            self._schedule(member.household, member.held_until)
         alert = self.open_alerts.pop(outage.alert_key, None)
         if alert is not None:
             resolved, audit = alert_rules.resolve(
