@@ -80,6 +80,18 @@ class DetectionConfig:
     ``not_back_from_away``.
     ``left_on_factor`` / ``left_on_min_s``: (learning) an appliance on this many times its
     longest learnt use, and at least this long, raises ``appliance_left_on``.
+    ``unplugged_w`` / ``unplugged_min_standby_w`` / ``unplugged_after_s``: a plug still
+    reporting but drawing at most ``unplugged_w`` for ``unplugged_after_s``, where its standby
+    used to be at least ``unplugged_min_standby_w`` (shown in at least
+    ``unplugged_min_standby_readings`` standby readings in a row: a kettle's cooling tail is
+    not a standby), raises ``unplugged`` (a blind spot).
+    ``outage_share`` / ``outage_min_plugs`` / ``outage_window_s``: at least this share of an
+    area's (or a gateway's) plugs, and at least this many, going offline within the window
+    raise one ``area_outage`` alert and hold back their households' ``device_offline``. The
+    window defaults to ``device_offline_grace_s`` (and is capped by it): a plug's own alert
+    waits that grace, so an outage is always known before it would be sent.
+    ``outage_resolve_share``: the outage resolves once fewer than this share of the plugs it
+    took down are still offline.
     """
 
     tier_thresholds: dict[RiskTier, float] = field(
@@ -97,6 +109,14 @@ class DetectionConfig:
     away_grace_s: float = 12 * HOUR
     left_on_factor: float = 2.0
     left_on_min_s: float = 3 * HOUR
+    unplugged_w: float = 0.3
+    unplugged_min_standby_w: float = 0.5
+    unplugged_after_s: float = 6 * HOUR
+    unplugged_min_standby_readings: int = 12
+    outage_share: float = 0.3
+    outage_min_plugs: int = 5
+    outage_window_s: float | None = None
+    outage_resolve_share: float = 0.5
 
 
 DETECTORS = ("fixed", "learning")
@@ -160,6 +180,7 @@ class PlugState:
     __slots__ = (
         "activity",
         "gateway",
+        "held_until",
         "household",
         "last_message_at",
         "last_reading_at",
@@ -167,8 +188,12 @@ class PlugState:
         "lwt_offline_since",
         "offline_since",
         "on_since",
+        "outage",
         "period_s",
         "spec",
+        "standby_ref_w",
+        "standby_streak",
+        "zero_since",
     )
 
     def __init__(self, spec: PlugSpec, household: HouseholdState, period_s: float) -> None:
@@ -186,6 +211,51 @@ class PlugState:
         # the current in-use run, and the longest finished one (learning detector)
         self.on_since: float | None = None
         self.longest_on_s = 0.0
+        # the standby it showed while plugged in, and since when it has drawn nothing (unplugged)
+        self.standby_ref_w: float | None = None
+        self.standby_streak = 0
+        self.zero_since: float | None = None
+        # the area outage this plug went down in (its own device_offline is held back)
+        self.outage: Outage | None = None
+        # after an outage ends, a plug still offline gets a fresh grace to reconnect
+        self.held_until: float | None = None
+
+
+class Outage:
+    """One open ``area_outage``: the plugs it took down and those still offline."""
+
+    __slots__ = ("alert_key", "group", "offline", "plugs", "since")
+
+    def __init__(self, group: OutageGroup, since: float, alert_key: tuple[HouseholdId, AlertKind]):
+        self.group = group
+        self.since = since
+        self.alert_key = alert_key
+        self.plugs: set[PlugId] = set()
+        self.offline: set[PlugId] = set()
+
+
+class OutageGroup:
+    """Plugs that fail together: an area (``Household.area``; none is the area "") or a
+    gateway. Kept cheap: a plug count and the plugs gone offline within the window, in the
+    order they went (updated on each offline/online transition, never by a scan)."""
+
+    __slots__ = ("kind", "name", "outage", "recent", "total")
+
+    def __init__(self, kind: str, name: str) -> None:
+        self.kind = kind
+        self.name = name
+        self.total = 0
+        self.recent: dict[PlugId, float] = {}
+        self.outage: Outage | None = None
+
+    @property
+    def alert_household(self) -> HouseholdId:
+        """The pseudo household id of this group's ``area_outage`` alerts."""
+        return HouseholdId(f"{self.kind}:{self.name or AREA_NONE}")
+
+
+AREA_NONE = "(none)"
+"""The name shown for the area of households without one."""
 
 
 class HouseholdState:
@@ -263,6 +333,8 @@ class PlugMemory:
     offline_since: float | None
     on_since: float | None = None
     longest_on_s: float = 0.0
+    standby_ref_w: float | None = None
+    zero_since: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -295,6 +367,11 @@ class Engine:
         self.plugs: dict[PlugId, PlugState] = {}
         self.open_alerts: dict[tuple[HouseholdId, AlertKind], Alert] = {}
         self._unassigned: set[PlugId] = set()
+        self._areas: dict[str, OutageGroup] = {}
+        self._gateways: dict[str, OutageGroup] = {}
+        grace = config.device_offline_grace_s
+        window = config.outage_window_s
+        self._outage_window = grace if window is None else min(window, grace)
         self._timers: list[tuple[float, int, HouseholdId]] = []
         self._seq = itertools.count()
         self._dirty_plugs: set[PlugId] = set()
@@ -316,6 +393,10 @@ class Engine:
         state = HouseholdState(spec, threshold)
         if self._learning:
             state.routine = Routine()
+        area = self._areas.get(spec.area or "")
+        if area is None:
+            area = self._areas[spec.area or ""] = OutageGroup("area", spec.area or "")
+        area.total += len(spec.plugs)
         for plug_spec in spec.plugs:
             period = plug_spec.report_period_s or self.config.default_report_period_s
             plug = PlugState(plug_spec, state, period)
@@ -344,6 +425,7 @@ class Engine:
             act.energy_wh, act.energy_at = memory.energy_wh, memory.energy_at
             act.in_use = memory.in_use
             plug.on_since, plug.longest_on_s = memory.on_since, memory.longest_on_s
+            plug.standby_ref_w, plug.zero_since = memory.standby_ref_w, memory.zero_since
             if not act.pinned_standby:
                 act.standby_w = memory.standby_w
         for hm in households:
@@ -362,10 +444,38 @@ class Engine:
             state.away_start, state.away_until = hm.away_start, hm.away_until
             state.awaiting_return = hm.awaiting_return
         for alert in open_alerts:
-            if alert.state is not AlertState.RESOLVED and alert.household in self.households:
+            if alert.state is AlertState.RESOLVED:
+                continue
+            if alert.household in self.households:
                 self.open_alerts[(alert.household, alert.kind)] = alert
+            elif alert.kind is AlertKind.AREA_OUTAGE:
+                self._restore_outage(alert)
         for state in self.households.values():
             self._schedule(state, self._started_at)
+
+    def _restore_outage(self, alert: Alert) -> None:
+        """An area outage open before the restart: its area's plugs still offline stay held
+        back, and it resolves as before once most of them are back."""
+        self.open_alerts[(alert.household, alert.kind)] = alert
+        for group in self._areas.values():
+            if group.alert_household != alert.household or group.outage is not None:
+                continue
+            outage = group.outage = Outage(
+                group,
+                alert.since or alert.raised_at,
+                (
+                    alert.household,
+                    alert.kind,
+                ),
+            )
+            for state in self.households.values():
+                if (state.spec.area or "") != group.name:
+                    continue
+                for plug in state.plugs:
+                    if plug.offline_since is not None and plug.outage is None:
+                        plug.outage = outage
+                        outage.plugs.add(plug.spec.id)
+                        outage.offline.add(plug.spec.id)
 
     # -- inputs ----------------------------------------------------------------------------
 
@@ -389,6 +499,8 @@ class Engine:
             reading.at, reading.power_w, reading.energy_wh, self.config.activity
         )
         self._dirty_plugs.add(plug.spec.id)
+        if reading.power_w is not None and not reading.stale:
+            self._track_load(plug, reading.at, reading.power_w)
         if reason is not None and not reading.stale and plug.spec.shows_activity:
             if household.routine is not None:
                 self._track_use(plug, reason, reading.at, effects)
@@ -411,6 +523,72 @@ class Engine:
                 )
                 household.suppressed.discard(AlertKind.INACTIVITY)
         return effects
+
+    def _track_load(self, plug: PlugState, at: float, power_w: float) -> None:
+        """Follow whether the plug's load vanished (unplugged appliance, switched-off socket)."""
+        if power_w <= self.config.unplugged_w:
+            plug.standby_streak = 0
+            ref = plug.standby_ref_w
+            if (
+                plug.zero_since is None
+                and ref is not None
+                and ref >= self.config.unplugged_min_standby_w
+            ):
+                plug.zero_since = at
+                self._schedule(plug.household, at + self.config.unplugged_after_s)
+            return
+        if plug.zero_since is not None:
+            household = plug.household
+            was_unplugged = self._unplugged(plug, at)
+            plug.zero_since = None
+            if was_unplugged and plug.spec.shows_activity:
+                self._end_blindness(household, at)
+            self._schedule(household, at)
+        act = plug.activity
+        if act.in_use or act.standby_w is None:
+            plug.standby_streak = 0
+            return
+        plug.standby_streak += 1
+        if plug.standby_streak >= self.config.unplugged_min_standby_readings:
+            plug.standby_ref_w = act.standby_w
+
+    def _unplugged(self, plug: PlugState, at: float) -> bool:
+        """The plug has drawn nothing for ``unplugged_after_s`` (it reports, yet shows nothing)."""
+        since = plug.zero_since
+        return since is not None and at >= since + self.config.unplugged_after_s
+
+    def _check_unplugged(
+        self, state: HouseholdState, at: float, next_due: list[float], effects: list[Effect]
+    ) -> None:
+        overdue: list[PlugState] = []
+        pending = False
+        for plug in state.plugs:
+            if plug.zero_since is None or plug.offline_since is not None:
+                continue
+            pending = True
+            if self._unplugged(plug, at):
+                overdue.append(plug)
+            else:
+                next_due.append(plug.zero_since + self.config.unplugged_after_s)
+        if overdue:
+            since = min(p.zero_since or at for p in overdue)
+            ids = sorted(p.spec.id for p in overdue)
+            self._raise(
+                state,
+                AlertKind.UNPLUGGED,
+                Severity.WARNING,
+                at,
+                f"{len(ids)} plug(s) drawing no power since "
+                f"{local_time(since, state.spec.timezone)}: {', '.join(ids)}",
+                since=since,
+                details={"plugs": ids},
+                effects=effects,
+            )
+        elif not pending:
+            self._resolve(
+                state, AlertKind.UNPLUGGED, at, Outcome.CONDITION_CLEARED, "load is back", effects
+            )
+            state.suppressed.discard(AlertKind.UNPLUGGED)
 
     def _learn(self, state: HouseholdState, at: float) -> None:
         """The silence that ``at`` ends is learnt, unless it was away, blind or an incident."""
@@ -588,8 +766,15 @@ class Engine:
     def note_gateway(self, plug_id: PlugId, gateway: str) -> None:
         """Remember which gateway a plug's messages come through (e.g. a Zigbee2MQTT bridge)."""
         plug = self.plugs.get(plug_id)
-        if plug is not None:
-            plug.gateway = gateway
+        if plug is None or plug.gateway == gateway:
+            return
+        if plug.gateway is not None:
+            self._gateways[plug.gateway].total -= 1
+        plug.gateway = gateway
+        group = self._gateways.get(gateway)
+        if group is None:
+            group = self._gateways[gateway] = OutageGroup("gateway", gateway)
+        group.total += 1
 
     def _on_gateway(self, item: PlugAvailability) -> list[Effect]:
         effects: list[Effect] = []
@@ -706,7 +891,7 @@ class Engine:
             limit = self._offline_at(plug)
             if plug.lwt_offline_since is None and at < limit:
                 next_due.append(limit)
-                if plug.spec.shows_activity:
+                if plug.spec.shows_activity and not self._unplugged(plug, at):
                     seeing = True
                 continue
             if plug.offline_since is None:
@@ -716,6 +901,7 @@ class Engine:
         self._update_blindness(state, at, seeing, never, next_due, effects)
         self._check_device_offline(state, at, offline, next_due, effects)
         self._check_never_reported(state, at, never, next_due, effects)
+        self._check_unplugged(state, at, next_due, effects)
         away = self._check_away(state, at, next_due, effects)
         if seeing and not away:
             self._check_inactivity(state, at, next_due, effects)
@@ -747,7 +933,14 @@ class Engine:
                 state.blind_since = min(since, at)
                 self._dirty_households.add(state.spec.id)
             limit_at = state.blind_since + self.config.blind_limit_s
-            if at >= limit_at:
+            in_outage = all(
+                p.outage is not None
+                for p in state.plugs
+                if p.spec.shows_activity and p.offline_since is not None
+            ) and any(p.outage is not None for p in state.plugs)
+            if in_outage:
+                pass  # one area_outage covers it; re-checked when the outage ends
+            elif at >= limit_at:
                 self._raise(
                     state,
                     AlertKind.MONITORING_BLIND,
@@ -778,10 +971,16 @@ class Engine:
         effects: list[Effect],
     ) -> None:
         grace = self.config.device_offline_grace_s
-        overdue = [p for p in offline if at >= (p.offline_since or at) + grace]
-        for plug in offline:
+        # plugs down in an area outage are held back: the outage is one alert for them all
+        own = [p for p in offline if p.outage is None]
+
+        def due(plug: PlugState) -> float:
+            return max((plug.offline_since or at) + grace, plug.held_until or 0.0)
+
+        overdue = [p for p in own if at >= due(p)]
+        for plug in own:
             if plug not in overdue:
-                next_due.append((plug.offline_since or at) + grace)
+                next_due.append(due(plug))
         if overdue:
             since = min(p.offline_since or at for p in overdue)
             ids = sorted(p.spec.id for p in overdue)
@@ -974,10 +1173,15 @@ class Engine:
             effects.append(
                 DeviceStatusChanged(household.spec.id, plug.spec.id, at, True, "message")
             )
-            if plug.spec.shows_activity:
+            self._came_online(plug, at, effects)
+            if plug.spec.shows_activity and not self._unplugged(plug, at):
                 self._end_blindness(household, at)
             self._schedule(household, at)
-        elif household.blind_since is not None and plug.spec.shows_activity:
+        elif (
+            household.blind_since is not None
+            and plug.spec.shows_activity
+            and not self._unplugged(plug, at)
+        ):
             self._end_blindness(household, at)
             self._schedule(household, at)
         if (household.spec.id, AlertKind.NEVER_REPORTED) in self.open_alerts:
@@ -989,6 +1193,104 @@ class Engine:
         plug.offline_since = at
         self._dirty_plugs.add(plug.spec.id)
         effects.append(DeviceStatusChanged(plug.household.spec.id, plug.spec.id, at, False, reason))
+        for group in self._groups(plug):
+            self._went_offline(group, plug, at, effects)
+
+    def _groups(self, plug: PlugState) -> list[OutageGroup]:
+        groups = [self._areas[plug.household.spec.area or ""]]
+        if plug.gateway is not None:
+            groups.append(self._gateways[plug.gateway])
+        return groups
+
+    def _went_offline(
+        self, group: OutageGroup, plug: PlugState, at: float, effects: list[Effect]
+    ) -> None:
+        """Count a plug gone offline; enough of the group within the window is an outage."""
+        outage = group.outage
+        if outage is not None:
+            if plug.outage is None:
+                plug.outage = outage
+                outage.plugs.add(plug.spec.id)
+                outage.offline.add(plug.spec.id)
+            return
+        recent = group.recent
+        if plug.outage is None:  # already down in another group's outage: counted there
+            recent[plug.spec.id] = at
+        horizon = at - self._outage_window
+        while recent:
+            oldest = next(iter(recent))
+            if recent[oldest] >= horizon:
+                break
+            del recent[oldest]
+        if len(recent) < max(self.config.outage_min_plugs, self.config.outage_share * group.total):
+            return
+        taken = [pid for pid in recent if self.plugs[pid].outage is not None]
+        if taken:
+            for pid in taken:
+                del recent[pid]
+            if len(recent) < max(
+                self.config.outage_min_plugs, self.config.outage_share * group.total
+            ):
+                return
+        members = list(recent)
+        since = min(recent.values())
+        key = (group.alert_household, AlertKind.AREA_OUTAGE)
+        outage = group.outage = Outage(group, since, key)
+        for pid in members:
+            self.plugs[pid].outage = outage
+            outage.plugs.add(pid)
+            outage.offline.add(pid)
+        recent.clear()
+        households = {self.plugs[pid].household.spec.id for pid in outage.plugs}
+        name = group.name or AREA_NONE
+        what = "area" if group.kind == "area" else "gateway"
+        if key in self.open_alerts:
+            return
+        alert, audit = alert_rules.raise_alert(
+            key[0],
+            AlertKind.AREA_OUTAGE,
+            Severity.WARNING,
+            at,
+            f"{what} {name}: {len(outage.plugs)} plugs in {len(households)} households went "
+            f"offline together since {local_time(since, plug.household.spec.timezone)}",
+            since=since,
+            details={
+                "area": name,
+                "group": group.kind,
+                "plugs": len(outage.plugs),
+                "households": len(households),
+            },
+        )
+        self.open_alerts[key] = alert
+        effects.append(AlertChanged(alert, audit, "raised"))
+
+    def _came_online(self, plug: PlugState, at: float, effects: list[Effect]) -> None:
+        for group in self._groups(plug):
+            group.recent.pop(plug.spec.id, None)
+        outage = plug.outage
+        if outage is None:
+            return
+        plug.outage = None
+        outage.offline.discard(plug.spec.id)
+        if len(outage.offline) >= self.config.outage_resolve_share * len(outage.plugs):
+            return
+        # most are back: the outage ends; plugs still offline get their own alerts now
+        outage.group.outage = None
+        for pid in sorted(outage.offline):  # sorted: timer order must not depend on hashing
+            member = self.plugs[pid]
+            member.outage = None
+            member.held_until = at + self.config.device_offline_grace_s
+            self._schedule(member.household, member.held_until)
+        alert = self.open_alerts.pop(outage.alert_key, None)
+        if alert is not None:
+            resolved, audit = alert_rules.resolve(
+                alert,
+                SYSTEM_ACTOR,
+                at,
+                Outcome.DEVICE_BACK_ONLINE,
+                f"{len(outage.plugs) - len(outage.offline)} of {len(outage.plugs)} plugs back",
+            )
+            effects.append(AlertChanged(resolved, audit, "resolved", alert.state))
 
     def _unassigned_effect(self, plug: PlugId, at: float) -> list[Effect]:
         if plug in self._unassigned:
@@ -1059,6 +1361,8 @@ class Engine:
             plug.offline_since,
             plug.on_since,
             plug.longest_on_s,
+            plug.standby_ref_w,
+            plug.zero_since,
         )
 
     @staticmethod
