@@ -60,6 +60,9 @@ def detection_config(settings: Settings) -> DetectionConfig:
         never_reported_grace_s=d.never_reported_grace,
         blind_limit_s=d.blind_limit,
         detector=d.detector,
+        unplugged_after_s=d.unplugged_after,
+        outage_share=d.outage_share,
+        outage_min_plugs=d.outage_min_plugs,
         activity=ActivityConfig(
             in_use_margin_w=d.in_use_margin_w, step_w=d.step_w, hidden_use_wh=d.hidden_use_wh
         ),

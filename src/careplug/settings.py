@@ -229,6 +229,15 @@ class DetectionSettings(_Section):
     blind_limit: Duration = Field(
         24 * 3600.0, description="a household unseen this long is escalated as blind"
     )
+    unplugged_after: Duration = Field(
+        6 * 3600.0,
+        gt=0,
+        description="a plug at ~0 W this long, where it showed standby, is unplugged",
+    )
+    outage_share: float = Field(
+        0.3, gt=0, le=1, description="share of an area's plugs going offline together = outage"
+    )
+    outage_min_plugs: int = Field(5, ge=1, description="... and at least this many plugs")
     in_use_margin_w: float = Field(10.0, gt=0, description="W above standby that mean 'in use'")
     step_w: float = Field(50.0, gt=0, description="a power step of this many W is activity")
     hidden_use_wh: float = Field(
