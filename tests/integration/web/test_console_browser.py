@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from selenium import webdriver
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select, WebDriverWait
@@ -73,7 +74,8 @@ def test_caseworker_works_an_alert_and_sets_away_in_chromium(
 ) -> None:
     """kim logs in, sees h-001 and h-003 only, acknowledges and resolves h-001's alert,
     sets h-001 away, and finds it all in the audit trail and in the store."""
-    wait = WebDriverWait(browser, 10)
+    # a form post reloads the page: an element found just before can go stale; look again
+    wait = WebDriverWait(browser, 20, ignored_exceptions=[StaleElementReferenceException])
     browser.get(server.url + "/")
     assert browser.current_url.endswith("/login")
     browser.find_element(By.ID, "username").send_keys("kim")
