@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import ssl
 import subprocess
 import threading
@@ -20,6 +19,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.conftest import free_port
 
 
 @dataclass
@@ -100,14 +101,6 @@ def http_receiver() -> Iterator[HttpReceiver]:
 def refused_port() -> int:
     """A loopback port nobody listens on (bound, then released)."""
     return free_port()
-
-
-def free_port() -> int:
-    """A free loopback TCP port (small race accepted: tests run on a quiet loopback)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port
 
 
 @dataclass(frozen=True)

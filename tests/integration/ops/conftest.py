@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import time
 import urllib.request
@@ -15,16 +14,9 @@ from pathlib import Path
 import pytest
 
 from careplug.clock import monotonic
+from tests.conftest import free_port
 
 VM_BINARY = "/usr/bin/victoria-metrics"
-
-
-def free_port() -> int:
-    """A TCP port free on 127.0.0.1 right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 class VictoriaMetrics:
