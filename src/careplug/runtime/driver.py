@@ -78,11 +78,9 @@ class Stats:
     rejected: Counter[str] = field(default_factory=Counter)
     readings: int = 0
     activity: int = 0
-    duplicates: int = 0
     unassigned: int = 0
     alerts: Counter[str] = field(default_factory=Counter)
     last_message_at: float | None = None
-    handled_latency_s: list[float] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -145,7 +143,6 @@ class Driver:
         payload_options: PayloadOptions | None = None,
         clock_topic: str | None = None,
         on_notifications: Callable[[], None] | None = None,
-        on_effects: Callable[[list[Effect]], None] | None = None,
         follow_clock_messages: bool = False,
         wall: Callable[[], float] | None = None,
         processing_clock: Callable[[], float] = monotonic,
@@ -172,7 +169,6 @@ class Driver:
         self.own_topics = own_topics
         self.stats = Stats()
         self._on_notifications = on_notifications
-        self._on_effects = on_effects
         self._inbox: queue.SimpleQueue[object] = queue.SimpleQueue()
         self._pending: list[tuple[float, int, Reading | PlugAvailability, _Message | None]] = []
         self._seq = itertools.count()
@@ -184,7 +180,6 @@ class Driver:
         self._ack: AckFn | None = None
         self._limiter = RateLimiter()
         self._thread: threading.Thread | None = None
-        self.idle = threading.Event()
         self._readings_uncounted = 0
         self._families: dict[str, Family | None] = {}
         self._escalated_at = -math.inf
@@ -342,8 +337,6 @@ class Driver:
                 log.exception("batch_failed")
             if stop:
                 return
-            if self._inbox.empty():
-                self.idle.set()
 
     def process_pending(self) -> list[Effect]:
         """Handle everything queued so far on the calling thread (tests, tools)."""
@@ -357,7 +350,6 @@ class Driver:
 
     def process(self, batch: list[object]) -> list[Effect]:
         """Handle a batch of inbox items: feed, evaluate, commit, acknowledge."""
-        self.idle.clear()
         effects: list[Effect] = []
         for item in batch:
             if isinstance(item, _Inbound):
@@ -538,8 +530,6 @@ class Driver:
         if self.history is not None:
             for effect in effects:
                 self._history_effect(effect)
-        if self._on_effects is not None and effects:
-            self._on_effects(effects)
         if notified and self._on_notifications is not None:
             self._on_notifications()
         if not self.store_ok:
