@@ -96,6 +96,26 @@ def test_points_arrive_with_their_values_tags_and_times(victoria: VictoriaMetric
     assert (stats.written, stats.dropped, stats.buffered) == (5, 0, 0)
 
 
+def test_tags_with_line_protocol_specials_arrive_intact(victoria: VictoriaMetrics) -> None:
+    """Device ids may hold spaces, commas, equals signs and backslashes (the decoders allow
+    them): the cached, pre-escaped tags must still arrive exactly as given, every time."""
+    sink = make_sink(victoria.url)
+    sink.start()
+    plug = "plug a,b=c\\d"
+    for k in range(3):  # the second and third use the cached head
+        sink.write_reading("hh 1,x=y", plug, T0 + k, 5.0 + k, None)
+    wait_for(lambda: sink.stats().written == 3)
+    sink.close(timeout=2)
+    power = series_by_name(victoria)["reading_power_w"]
+    assert power == [
+        {
+            "metric": {"__name__": "reading_power_w", "household": "hh 1,x=y", "plug": plug},
+            "values": [5.0, 6.0, 7.0],
+            "timestamps": [int(T0 * 1000), int(T0 * 1000) + 1000, int(T0 * 1000) + 2000],
+        }
+    ]
+
+
 def test_outage_within_the_buffer_bound_loses_nothing(victoria: VictoriaMetrics) -> None:
     """Server down for a while, then back: every buffered point is delivered, none dropped."""
     sink = make_sink(victoria.url, max_points=1_000, batch_size=50)
