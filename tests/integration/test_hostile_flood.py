@@ -133,6 +133,11 @@ def test_flood_of_hostile_input_loses_no_good_reading(tmp_path: Path, mosquitto:
             "bad_device_id",
         } <= reasons, reasons
         assert counter(text, "careplug_messages_rejected_total") > HOSTILE * 0.5
+        # every message is counted by family (the driver hands paho's counts over per batch)
+        native = re.search(r'careplug_messages_received_total\{family="native"\} (\S+)', text)
+        assert native is not None and float(native.group(1)) >= len(good)
+        received = counter(text, "careplug_messages_received_total")
+        assert received >= len(good) + HOSTILE * 0.5, received
         with urllib.request.urlopen(f"http://127.0.0.1:{http_port}/healthz", timeout=5) as r:
             assert r.status == 200
         assert daemon.process is not None and daemon.process.poll() is None

@@ -124,12 +124,13 @@ class CareplugMetrics:
             return float("nan")
         return max(0.0, self._clock.now() - self._last_message_at)
 
-    def message_received(self, family: str, at: float) -> None:
-        """Count one message of ``family`` received at ``at`` (the clock's time, seconds)."""
+    def message_received(self, family: str, at: float, count: int = 1) -> None:
+        """Count ``count`` messages of ``family``, the last received at ``at`` (the clock's
+        time, seconds)."""
         child = self._received_by_family.get(family)
         if child is None:  # labels() is a lookup with locking: once per family, not per message
             child = self._received_by_family[family] = self.messages_received.labels(family=family)
-        child.inc()
+        child.inc(count)
         self._last_message_at = at
 
     def message_rejected(self, reason: str) -> None:

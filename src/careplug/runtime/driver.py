@@ -182,6 +182,7 @@ class Driver:
         self._thread: threading.Thread | None = None
         self._readings_uncounted = 0
         self._families: dict[str, Family | None] = {}
+        self._messages_reported: dict[str, int] = {}
         self._escalated_at = -math.inf
         # what could not be written yet (the disk was full or read-only), retried each batch
         self._unsaved_plugs: dict[PlugId, PlugMemory] = {}
@@ -231,8 +232,6 @@ class Driver:
         name = family.name if family else "unknown"
         self.stats.messages[name] += 1
         self.stats.last_message_at = received_at
-        if self.metrics is not None:
-            self.metrics.message_received(name, received_at)
         try:
             if family is None:
                 raise PayloadRejected(RejectReason.UNKNOWN_TOPIC, topic[:200])
@@ -370,6 +369,7 @@ class Driver:
                     self.engine.rebase(item.at)
                     self._last_done = math.floor(item.at / self.tick_s) * self.tick_s
                 self.clock.set(item.at)
+        self._report_messages()
         self._watch_clock_jumps()
         self._advance(self.clock.now() - self.lateness_s, effects)
         self._poll_external()
@@ -384,6 +384,18 @@ class Driver:
                     item.error = exc
                 item.done.set()
         return effects
+
+    def _report_messages(self) -> None:
+        """Hand the messages counted on paho's thread to the metrics, once per batch: a
+        Prometheus counter takes a lock per call, which per message was measurable."""
+        if self.metrics is None or self.stats.last_message_at is None:
+            return
+        # list() copies in one step under the GIL while paho's thread may add a family
+        for name, total in list(self.stats.messages.items()):
+            delta = total - self._messages_reported.get(name, 0)
+            if delta:
+                self._messages_reported[name] = total
+                self.metrics.message_received(name, self.stats.last_message_at, delta)
 
     def _watch_clock_jumps(self, tolerance_s: float = 30.0) -> None:
         """A host clock stepped by NTP is not time that passed: a forward step would make
