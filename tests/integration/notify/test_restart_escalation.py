@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from datetime import datetime
 from collections import Counter
+from datetime import datetime
 from pathlib import Path
 
 import pytest
