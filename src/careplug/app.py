@@ -371,6 +371,8 @@ def reload(daemon: Daemon) -> bool:
         daemon.driver.engine = engine
         daemon.driver.router = router
         daemon.engine = engine
+        # dead-letter notices go to the operators of the new recipients file
+        daemon.delivery.directory = router.directory
 
     daemon.driver.call(swap)
     daemon.settings = settings.model_copy(
