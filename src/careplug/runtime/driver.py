@@ -568,6 +568,7 @@ class Driver:
                 # for the console's activity strips; the engine keeps what detection needs
                 self.store.record_activity(self._activity)
                 self._activity.clear()
+            notified |= self._store_raised_together()
             while self._unstored:
                 notified |= self._store_alert(self._unstored[0])
                 self._unstored.pop(0)
@@ -601,6 +602,10 @@ class Driver:
                     return False
                 alert, audit = self._redo(stored, effect)
                 expected = stored.state
+        self._announce(alert, audit)
+        return True
+
+    def _announce(self, alert: Alert, audit: AuditEntry) -> None:
         self.stats.alerts[f"{alert.kind.value}:{audit.action}"] += 1
         log.info(
             "alert_" + ("raised" if audit.action == "raised" else audit.action),
@@ -611,6 +616,28 @@ class Driver:
             at=iso(audit.at),
             since=iso(alert.since),
         )
+
+    def _store_raised_together(self) -> bool:
+        """Store the alerts raised in this pass in one transaction when some of their
+        messages fold into digests (many alerts at once for one person); True if stored.
+        Otherwise, or if one of them already exists, each is stored on its own as usual."""
+        new = [e for e in self._unstored if e.previous is None and e.audit.action == "raised"]
+        if len(new) < 2:
+            return False
+        plan = self.router.raised_together([(e.alert, e.audit) for e in new])
+        if plan is None:
+            return False
+        try:
+            self.store.record_new_alerts(
+                [(e.alert, e.audit) for e in new], plan.notifications, self._wall()
+            )
+        except IllegalTransition:
+            return False
+        stored = {id(e) for e in new}
+        self._unstored = [e for e in self._unstored if id(e) not in stored]
+        for e in new:
+            self._announce(e.alert, e.audit)
+        log.info("digest_stored", alerts=len(new), digests=plan.digests, folded=plan.folded)
         return True
 
     @staticmethod
