@@ -64,6 +64,7 @@ from careplug.logconfig import RateLimiter
 from careplug.ports import HistorySink, Notification
 from careplug.runtime.fanout import FanoutConfig
 from careplug.runtime.router import AlertRouter
+from careplug.runtime.summary import DailySummaries
 
 log = structlog.get_logger("careplug.driver")
 
@@ -149,6 +150,7 @@ class Driver:
         history: HistorySink | None = None,
         metrics: CareplugMetrics | None = None,
         own_topics: frozenset[str] = frozenset(),
+        summaries: DailySummaries | None = None,
     ) -> None:
         self.engine = engine
         self.store = store
@@ -168,6 +170,7 @@ class Driver:
         # careplug's own messages (its retained status) match broad plug filters like +/status
         self.own_topics = own_topics
         self.stats = Stats()
+        self.summaries = summaries
         self._on_notifications = on_notifications
         self._inbox: queue.SimpleQueue[object] = queue.SimpleQueue()
         self._pending: list[tuple[float, int, Reading | PlugAvailability, _Message | None]] = []
@@ -375,6 +378,8 @@ class Driver:
         self._poll_external()
         self._commit(effects)
         if self._escalate() and self._on_notifications is not None:
+            self._on_notifications()
+        if self._summarize() and self._on_notifications is not None:
             self._on_notifications()
         for item in batch:
             if isinstance(item, _Call):
@@ -651,6 +656,24 @@ class Driver:
 
     def _notifications(self, alert: Alert, audit: AuditEntry) -> list[Notification]:
         return self.router.for_transition(alert, audit)
+
+    def _summarize(self) -> bool:
+        """Store the daily summaries due at the last evaluated instant; True if any."""
+        if self.summaries is None or self.router.directory is None:
+            return False
+        try:
+            return (
+                self.summaries.run(
+                    self._last_done,
+                    self.router,
+                    list(self.engine.open_alerts.values()),
+                    self.engine.household_status,
+                    self._wall(),
+                )
+                > 0
+            )
+        except (StoreError, sqlite3.Error):
+            return False  # the disk is failing (reported by _save): due again next time
 
     def _escalate(self) -> bool:
         """Store the escalation steps due at the last evaluated instant; True if any."""
