@@ -18,7 +18,7 @@ from tests.integration.test_daemon import Reporter
 
 pytestmark = pytest.mark.integration
 
-ACK_TIMEOUT_S = 8.0
+ACK_TIMEOUT_S = 12.0  # long enough to tell "kept its time" from "restarted from zero" under load
 
 RECIPIENTS = f"""
 [[recipient]]
@@ -116,7 +116,7 @@ def test_kill_mid_escalation_keeps_the_ladder_time_and_sends_nothing_twice(
             time.sleep(0.05)
         daemon.kill()
         killed_at = time.time()
-        assert killed_at < raised_at + ACK_TIMEOUT_S - 3, "too slow to test a restart"
+        assert killed_at < raised_at + ACK_TIMEOUT_S - 4, "too slow to test a restart"
         daemon.start()
         restarted_at = time.time()
 
