@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import time as _time
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -13,6 +14,7 @@ import pytest
 
 from careplug.adapters.notifiers.webhook import WebhookNotifier
 from careplug.adapters.store_sqlite import SqliteStore
+from careplug.app import start_daemon
 from careplug.clock import VirtualClock
 from careplug.domain.engine import DetectionConfig, Engine
 from careplug.domain.model import (
@@ -30,6 +32,9 @@ from careplug.runtime.driver import Driver
 from careplug.runtime.fanout import FanoutConfig
 from careplug.runtime.router import AlertRouter
 from careplug.runtime.summary import DailySummaries
+from careplug.settings import load_settings
+from tests.conftest import Mosquitto
+from tests.integration.daemon_support import write_config
 from tests.integration.notify.conftest import HttpReceiver
 
 pytestmark = pytest.mark.integration
@@ -181,3 +186,39 @@ def test_one_summary_a_day_per_caseworker_in_their_zone(
     )
     store.close()
     assert datetime.fromtimestamp(START, UTC).hour == 15  # the start is midnight in Seoul
+
+
+def test_the_daemon_sends_the_summary_when_enabled(
+    tmp_path: Path, mosquitto: Mosquitto, http_receiver: HttpReceiver
+) -> None:
+    """``[notify] daily_summary`` wires it into the daemon: started a minute after the
+    summary time, it sends today's summary once (real clock, Mosquitto, HTTP)."""
+    now = datetime.now(UTC)
+    # two minutes ago, today (just after midnight: midnight)
+    at = (now - timedelta(minutes=2)).time() if now.hour or now.minute >= 2 else time(0, 0)
+    (tmp_path / "recipients.toml").write_text(
+        '[[recipient]]\nid = "cw-kim"\nrole = "caseworker"\ntimezone = "UTC"\nlocale = "en"\n'
+        'channels = [{ channel = "webhook" }]\n'
+    )
+    extra = (
+        '[notify]\nrecipients = "recipients.toml"\ndaily_summary = true\n'
+        f'daily_summary_at = "{at.strftime("%H:%M")}"\n'
+        f'[webhook]\nurl = "{http_receiver.url("/hook")}"\n'
+    )
+    config = write_config(tmp_path, mosquitto.port, extra=extra)
+    daemon = start_daemon(load_settings(config), config_path=config)
+    key = f"summary:{now.date().isoformat()}:cw-kim:webhook"
+    try:
+        deadline = _time.monotonic() + 15
+        while _time.monotonic() < deadline:
+            if any(r.headers.get("Idempotency-Key") == key for r in http_receiver.received):
+                break
+            _time.sleep(0.05)
+        _time.sleep(1.0)  # several ticks later: still once
+        sent = [r for r in http_receiver.received if r.headers.get("Idempotency-Key") == key]
+        assert len(sent) == 1
+        body = sent[0].json()
+        assert body["event"] == "daily_summary"  # type: ignore[index]
+        assert body["households"] == 1  # type: ignore[index]
+    finally:
+        daemon.stop()
