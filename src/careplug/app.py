@@ -36,6 +36,7 @@ from careplug.runtime.delivery import DeliveryWorker
 from careplug.runtime.driver import Driver
 from careplug.runtime.fanout import FanoutConfig
 from careplug.runtime.router import AlertRouter
+from careplug.runtime.summary import DailySummaries
 from careplug.runtime.system_watch import SystemWatch
 from careplug.settings import Settings, load_settings
 
@@ -143,6 +144,16 @@ def build_router(
         console_url=settings.console.public_url,
         self_check_secret=secret.get_secret_value() if secret else None,
     )
+
+
+def build_summaries(settings: Settings, store: SqliteStore) -> DailySummaries | None:
+    """The daily summaries per caseworker, when enabled (they need a recipients file)."""
+    n = settings.notify
+    if not n.daily_summary or n.recipients is None:
+        return None
+    from careplug.domain.drift import DriftConfig
+
+    return DailySummaries(store, n.daily_summary_at, DriftConfig(later_by_s=n.drift_later_by))
 
 
 def build_notifiers(settings: Settings, mqtt: MqttConnection) -> dict[str, Notifier]:
@@ -254,6 +265,7 @@ def start_daemon(
             history=history,
             metrics=metrics,
             own_topics=frozenset({settings.mqtt.status_topic}),
+            summaries=build_summaries(settings, store),
         )
         topics = subscriptions(options, settings.mqtt.formats) + list(settings.mqtt.extra_topics)
         if clock_mode == "replay":
@@ -370,7 +382,10 @@ def reload(daemon: Daemon) -> bool:
         engine = new_engine(settings, households, daemon.store, daemon.clock.now(), catch_up=False)
         daemon.driver.engine = engine
         daemon.driver.router = router
+        daemon.driver.summaries = build_summaries(settings, daemon.store)
         daemon.engine = engine
+        # dead-letter notices go to the operators of the new recipients file
+        daemon.delivery.directory = router.directory
 
     daemon.driver.call(swap)
     daemon.settings = settings.model_copy(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import tomllib
+from datetime import time
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -154,6 +155,20 @@ class NotifySettings(_Section):
 
     recipients: Path | None = Field(
         None, description="recipients/teams/escalation file (relative to this config)"
+    )
+    daily_summary: bool = Field(
+        False,
+        description="send each caseworker of the recipients file a daily summary: households "
+        "OK, open alerts, households whose routine is drifting",
+    )
+    daily_summary_at: time = Field(
+        time(8, 30), description="local time of the daily summary, in each caseworker's zone"
+    )
+    drift_later_by: Duration = Field(
+        3600.0,
+        gt=0,
+        description="a routine drifts to later mornings when the first activity of the day "
+        "is this much later (last two weeks against the two before)",
     )
 
 

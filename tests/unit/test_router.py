@@ -93,3 +93,28 @@ def test_after_an_outage_only_the_latest_reminder_is_sent() -> None:
     alert, _ = rules.raise_alert(HH.id, AlertKind.INACTIVITY, Severity.CRITICAL, 0.0, "q")
     _, actions = ladder(alert, 180 * MIN)
     assert actions == ["escalated_level_1", "escalated_level_2", "reminder_6"]
+
+
+def test_alerts_raised_together_fold_into_one_digest_per_person() -> None:
+    """Three alerts raised in one pass for the same caseworker: one digest with a key from
+    the three step-0 keys, MQTT events stay one per alert; two alerts: nothing folds."""
+    households = [
+        Household(HouseholdId(f"hh-{n}"), caseworkers=("cw",), area="a1") for n in range(3)
+    ]
+    r = AlertRouter(FanoutConfig(), DIRECTORY, households)
+    raised = [
+        rules.raise_alert(h.id, AlertKind.INACTIVITY, Severity.CRITICAL, 0.0, "q")
+        for h in households
+    ]
+    plan = r.raised_together(raised)
+    assert plan is not None and (plan.digests, plan.folded) == (1, 3)
+    [digest] = [n for n in plan.notifications if n.channel == "email"]
+    assert digest.recipient == "cw" and digest.key.startswith("digest-")
+    assert digest.data["parts"] == [f"{a.id}:0:cw:email" for a, _ in raised]
+    assert digest.delay_s == 0.0
+    assert "새 알림 3건 (긴급 3건)" in digest.subject
+    assert len([n for n in plan.notifications if n.channel == "mqtt"]) == 3
+    assert r.raised_together(raised[:2]) is None
+    again = r.raised_together(list(reversed(raised)))
+    assert again is not None
+    assert {n.key for n in again.notifications} == {n.key for n in plan.notifications}

@@ -156,6 +156,14 @@ class DirectoryModel(_Strict):
     holidays: list[date] = Field(default_factory=list)
     escalation: list[PolicyModel] = Field(default_factory=list)
     digest_threshold: int = Field(3, ge=2)
+    digest_window: Duration = "5m"
+
+    @field_validator("digest_window")
+    @classmethod
+    def _window(cls, value: str | float) -> str | float:
+        parse_duration(value)  # "0s" is fine: only alerts raised at the same instant fold
+        return value
+
     self_check: list[SelfCheckModel] = Field(default_factory=list)
 
 
@@ -219,6 +227,7 @@ def directory_from_dict(raw: object) -> Directory:
         holidays=frozenset(model.holidays),
         policies=policies,
         digest_threshold=model.digest_threshold,
+        digest_window_s=parse_duration(model.digest_window),
         self_checks={
             HouseholdId(c.household): SelfCheck(
                 HouseholdId(c.household),

@@ -374,54 +374,85 @@ class SqliteStore:
             db = self._db
             try:
                 db.execute("BEGIN IMMEDIATE")
-                row = db.execute("SELECT state FROM alerts WHERE id = ?", (alert.id,)).fetchone()
-                current = None if row is None else AlertState(row[0])
-                if current != expected:
-                    raise IllegalTransition(
-                        f"alert {alert.id} is {current.value if current else 'unknown'}, "
-                        f"expected {expected.value if expected else 'new'}"
-                    )
-                db.execute(
-                    f"INSERT OR REPLACE INTO alerts ({_ALERT_COLUMNS}) "
-                    "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                    (
-                        alert.id,
-                        alert.household,
-                        alert.kind.value,
-                        alert.severity.value,
-                        alert.state.value,
-                        alert.raised_at,
-                        alert.since,
-                        alert.message,
-                        alert.acknowledged_at,
-                        alert.acknowledged_by,
-                        alert.resolved_at,
-                        alert.resolved_by,
-                        alert.outcome.value if alert.outcome else None,
-                        json.dumps(alert.details, sort_keys=True),
-                    ),
-                )
-                cursor = db.execute(
-                    "INSERT INTO audit (alert_id, at, actor, action, state, note, outcome, origin)"
-                    " VALUES (?,?,?,?,?,?,?,?)",
-                    (
-                        audit.alert_id,
-                        audit.at,
-                        audit.actor,
-                        audit.action,
-                        audit.state.value,
-                        audit.note,
-                        audit.outcome.value if audit.outcome else None,
-                        origin or self._origin,
-                    ),
-                )
+                seq = self._write_transition(alert, audit, expected, origin)
                 self._insert_outbox(notifications, at if at is not None else audit.at)
                 db.execute("COMMIT")
             except BaseException:
                 if db.in_transaction:
                     db.execute("ROLLBACK")
                 raise
-            return int(cursor.lastrowid or 0)
+            return seq
+
+    def record_new_alerts(
+        self,
+        items: Sequence[tuple[Alert, AuditEntry]],
+        notifications: Sequence[Notification],
+        at: EpochSeconds,
+    ) -> None:
+        """Store several new alerts, their audit entries and the notifications they cause in
+        one transaction (a digest covering them is never stored for only some of them).
+        :class:`IllegalTransition` if any of them already exists; then nothing is stored."""
+        with self._lock:
+            db = self._db
+            try:
+                db.execute("BEGIN IMMEDIATE")
+                for alert, audit in items:
+                    self._write_transition(alert, audit, None, None)
+                self._insert_outbox(notifications, at)
+                db.execute("COMMIT")
+            except BaseException:
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
+                raise
+
+    def _write_transition(
+        self, alert: Alert, audit: AuditEntry, expected: AlertState | None, origin: str | None
+    ) -> int:
+        """Inside a transaction: check the expected state, upsert the alert, append the audit
+        entry; the audit sequence number."""
+        db = self._db
+        row = db.execute("SELECT state FROM alerts WHERE id = ?", (alert.id,)).fetchone()
+        current = None if row is None else AlertState(row[0])
+        if current != expected:
+            raise IllegalTransition(
+                f"alert {alert.id} is {current.value if current else 'unknown'}, "
+                f"expected {expected.value if expected else 'new'}"
+            )
+        db.execute(
+            f"INSERT OR REPLACE INTO alerts ({_ALERT_COLUMNS}) "
+            "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            (
+                alert.id,
+                alert.household,
+                alert.kind.value,
+                alert.severity.value,
+                alert.state.value,
+                alert.raised_at,
+                alert.since,
+                alert.message,
+                alert.acknowledged_at,
+                alert.acknowledged_by,
+                alert.resolved_at,
+                alert.resolved_by,
+                alert.outcome.value if alert.outcome else None,
+                json.dumps(alert.details, sort_keys=True),
+            ),
+        )
+        cursor = db.execute(
+            "INSERT INTO audit (alert_id, at, actor, action, state, note, outcome, origin)"
+            " VALUES (?,?,?,?,?,?,?,?)",
+            (
+                audit.alert_id,
+                audit.at,
+                audit.actor,
+                audit.action,
+                audit.state.value,
+                audit.note,
+                audit.outcome.value if audit.outcome else None,
+                origin or self._origin,
+            ),
+        )
+        return int(cursor.lastrowid or 0)
 
     def get_alert(self, alert_id: AlertId) -> Alert | None:
         """The alert with that id, or None."""

@@ -12,8 +12,8 @@ area outages), ``appliance`` (str), ``away_until`` (epoch seconds), ``level`` (i
 from __future__ import annotations
 
 import enum
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -333,6 +333,31 @@ class DailySummary:
     open_alerts: tuple[Alert, ...] = ()
     drifting: tuple[HouseholdId, ...] = ()
     """Households whose routine is drifting (later mornings, fewer meals, more night use)."""
+    drift_signs: Mapping[HouseholdId, tuple[str, ...]] = field(default_factory=dict)
+    """Which signs each drifting household shows (``domain.drift.DriftSign`` values)."""
+
+
+_DRIFT_SIGN = {
+    "ko": {
+        "later_mornings": "늦은 기상",
+        "fewer_meals": "식사 시간대 사용 감소",
+        "more_night_activity": "야간 활동 증가",
+    },
+    "en": {
+        "later_mornings": "later mornings",
+        "fewer_meals": "fewer meal-time uses",
+        "more_night_activity": "more night activity",
+    },
+}
+
+
+def _drifting(summary: DailySummary, loc: str) -> str:
+    parts = []
+    for household in summary.drifting:
+        signs = summary.drift_signs.get(household, ())
+        labels = ", ".join(_DRIFT_SIGN[loc].get(s, s) for s in signs)
+        parts.append(f"{household} ({labels})" if labels else household)
+    return "; ".join(parts) if any(summary.drift_signs.values()) else ", ".join(parts)
 
 
 def render_daily_summary(
@@ -355,7 +380,7 @@ def render_daily_summary(
         if summary.drifting:
             lines.append(
                 "생활 패턴 변화(늦은 기상, 식사 감소, 야간 활동 증가 등, 최근 2주): "
-                + ", ".join(summary.drifting)
+                + _drifting(summary, loc)
             )
     else:
         subject = (
@@ -370,6 +395,6 @@ def render_daily_summary(
         if summary.drifting:
             lines.append(
                 "Routine drifting (later mornings, fewer meals, more night activity, "
-                "last 2 weeks): " + ", ".join(summary.drifting)
+                "last 2 weeks): " + _drifting(summary, loc)
             )
     return subject, "\n".join(lines)

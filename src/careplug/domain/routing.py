@@ -156,8 +156,9 @@ dashboard-only and never escalates."""
 
 @dataclass(frozen=True, slots=True)
 class Directory:
-    """Recipients, area teams, households' consents, public holidays (local dates) and the
-    per-severity escalation policies."""
+    """Recipients, area teams, households' consents, public holidays (local dates), the
+    per-severity escalation policies, and digests: ``digest_threshold`` new alerts or more for
+    one recipient and channel within ``digest_window_s`` seconds make one message."""
 
     recipients: Mapping[str, Recipient] = field(default_factory=dict)
     teams: Mapping[str, Team] = field(default_factory=dict)
@@ -167,6 +168,7 @@ class Directory:
         default_factory=lambda: dict(DEFAULT_POLICIES)
     )
     digest_threshold: int = 3
+    digest_window_s: float = 300.0
     self_checks: Mapping[HouseholdId, SelfCheck] = field(default_factory=dict)
 
     def consent(self, household: HouseholdId) -> Consent:
@@ -532,21 +534,41 @@ class Digest:
         return notification_key(f"digest-{digest[:16]}", "0", self.recipient, self.channel)
 
 
-def group_for_digest(deliveries: Sequence[Delivery], threshold: int) -> list[Delivery | Digest]:
-    """Fold deliveries for one (recipient, channel, send time) into a :class:`Digest` when
-    there are at least ``threshold`` of them; keep the others as they are, in order."""
-    buckets: dict[tuple[str, str, EpochSeconds], list[Delivery]] = defaultdict(list)
-    for d in deliveries:
-        buckets[(d.recipient, d.channel, d.send_at)].append(d)
+def group_for_digest(
+    deliveries: Sequence[Delivery], threshold: int, window_s: float = 0.0
+) -> list[Delivery | Digest]:
+    """Fold deliveries to one recipient on one channel into a :class:`Digest` when at least
+    ``threshold`` of them fall together; keep the others as they are, in order.
+
+    Together means: held ones (quiet hours) with the same release time; the others with send
+    times within ``window_s`` seconds of the earliest of their cluster. A digest goes out at
+    the latest send time of its parts, so it never sends a held delivery early. Callers group
+    only deliveries whose alerts already exist, so that latest time has passed and nobody
+    waits for a digest: a ``critical`` alert in one is never delayed.
+    """
+    keyed: dict[tuple[str, str, EpochSeconds | None], list[int]] = defaultdict(list)
+    for i, d in enumerate(deliveries):
+        keyed[(d.recipient, d.channel, d.send_at if d.held is not None else None)].append(i)
+    cluster_of: list[int] = [0] * len(deliveries)
+    clusters: list[list[int]] = []
+    for group in keyed.values():
+        start: EpochSeconds | None = None
+        for i in sorted(group, key=lambda i: deliveries[i].send_at):
+            if start is None or deliveries[i].send_at - start > window_s:
+                start = deliveries[i].send_at
+                clusters.append([])
+            clusters[-1].append(i)
+            cluster_of[i] = len(clusters) - 1
     out: list[Delivery | Digest] = []
-    emitted: set[tuple[str, str, EpochSeconds]] = set()
-    for d in deliveries:
-        bucket_key = (d.recipient, d.channel, d.send_at)
-        bucket = buckets[bucket_key]
-        if threshold < 2 or len(bucket) < threshold:
+    emitted: set[int] = set()
+    for i, d in enumerate(deliveries):
+        number = cluster_of[i]
+        members = sorted(clusters[number])
+        if threshold < 2 or len(members) < threshold:
             out.append(d)
-        elif bucket_key not in emitted:
-            emitted.add(bucket_key)
+        elif number not in emitted:
+            emitted.add(number)
+            parts = tuple(deliveries[j] for j in members)
             out.append(
                 Digest(
                     d.recipient,
@@ -554,8 +576,8 @@ def group_for_digest(deliveries: Sequence[Delivery], threshold: int) -> list[Del
                     d.address,
                     d.locale,
                     d.timezone,
-                    d.send_at,
-                    tuple(bucket),
+                    max(p.send_at for p in parts),
+                    parts,
                 )
             )
     return out

@@ -64,6 +64,7 @@ from careplug.logconfig import RateLimiter
 from careplug.ports import HistorySink, Notification
 from careplug.runtime.fanout import FanoutConfig
 from careplug.runtime.router import AlertRouter
+from careplug.runtime.summary import DailySummaries
 
 log = structlog.get_logger("careplug.driver")
 
@@ -149,6 +150,7 @@ class Driver:
         history: HistorySink | None = None,
         metrics: CareplugMetrics | None = None,
         own_topics: frozenset[str] = frozenset(),
+        summaries: DailySummaries | None = None,
     ) -> None:
         self.engine = engine
         self.store = store
@@ -168,6 +170,7 @@ class Driver:
         # careplug's own messages (its retained status) match broad plug filters like +/status
         self.own_topics = own_topics
         self.stats = Stats()
+        self.summaries = summaries
         self._on_notifications = on_notifications
         self._inbox: queue.SimpleQueue[object] = queue.SimpleQueue()
         self._pending: list[tuple[float, int, Reading | PlugAvailability, _Message | None]] = []
@@ -376,6 +379,8 @@ class Driver:
         self._commit(effects)
         if self._escalate() and self._on_notifications is not None:
             self._on_notifications()
+        if self._summarize() and self._on_notifications is not None:
+            self._on_notifications()
         for item in batch:
             if isinstance(item, _Call):
                 try:
@@ -580,6 +585,7 @@ class Driver:
                 # for the console's activity strips; the engine keeps what detection needs
                 self.store.record_activity(self._activity)
                 self._activity.clear()
+            notified |= self._store_raised_together()
             while self._unstored:
                 notified |= self._store_alert(self._unstored[0])
                 self._unstored.pop(0)
@@ -613,6 +619,10 @@ class Driver:
                     return False
                 alert, audit = self._redo(stored, effect)
                 expected = stored.state
+        self._announce(alert, audit)
+        return True
+
+    def _announce(self, alert: Alert, audit: AuditEntry) -> None:
         self.stats.alerts[f"{alert.kind.value}:{audit.action}"] += 1
         log.info(
             "alert_" + ("raised" if audit.action == "raised" else audit.action),
@@ -623,6 +633,28 @@ class Driver:
             at=iso(audit.at),
             since=iso(alert.since),
         )
+
+    def _store_raised_together(self) -> bool:
+        """Store the alerts raised in this pass in one transaction when some of their
+        messages fold into digests (many alerts at once for one person); True if stored.
+        Otherwise, or if one of them already exists, each is stored on its own as usual."""
+        new = [e for e in self._unstored if e.previous is None and e.audit.action == "raised"]
+        if len(new) < 2:
+            return False
+        plan = self.router.raised_together([(e.alert, e.audit) for e in new])
+        if plan is None:
+            return False
+        try:
+            self.store.record_new_alerts(
+                [(e.alert, e.audit) for e in new], plan.notifications, self._wall()
+            )
+        except IllegalTransition:
+            return False
+        stored = {id(e) for e in new}
+        self._unstored = [e for e in self._unstored if id(e) not in stored]
+        for e in new:
+            self._announce(e.alert, e.audit)
+        log.info("digest_stored", alerts=len(new), digests=plan.digests, folded=plan.folded)
         return True
 
     @staticmethod
@@ -636,6 +668,26 @@ class Driver:
 
     def _notifications(self, alert: Alert, audit: AuditEntry) -> list[Notification]:
         return self.router.for_transition(alert, audit)
+
+    def _summarize(self) -> bool:
+        """Store the daily summaries due at the last evaluated instant; True if any."""
+        if self.summaries is None or self.router.directory is None:
+            return False
+        if isinstance(self.clock, VirtualClock) and self.clock.now() == 0.0:
+            return False  # a replay before its first clock message has no date yet
+        try:
+            return (
+                self.summaries.run(
+                    self._last_done,
+                    self.router,
+                    list(self.engine.open_alerts.values()),
+                    self.engine.household_status,
+                    self._wall(),
+                )
+                > 0
+            )
+        except (StoreError, sqlite3.Error):
+            return False  # the disk is failing (reported by _save): due again next time
 
     def _escalate(self) -> bool:
         """Store the escalation steps due at the last evaluated instant; True if any."""

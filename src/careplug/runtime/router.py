@@ -14,7 +14,8 @@ count from then. Both are event-time steps stored in the details like the others
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from careplug.domain import messages
@@ -29,9 +30,11 @@ from careplug.domain.model import (
 )
 from careplug.domain.routing import (
     Delivery,
+    Digest,
     Directory,
     SelfCheck,
     decide_escalation,
+    group_for_digest,
     reminder_index,
     route,
     self_check_for,
@@ -52,6 +55,17 @@ _EVENTS = {
     "acknowledged": messages.MessageEvent.ACKNOWLEDGED,
     "resolved": messages.MessageEvent.RESOLVED,
 }
+
+
+@dataclass(frozen=True, slots=True)
+class RaisedTogether:
+    """The notifications of several new alerts raised in one pass, with digests folded in."""
+
+    notifications: list[Notification]
+    digests: int
+    """How many digest messages replace individual ones."""
+    folded: int
+    """How many individual messages the digests replace."""
 
 
 class AlertRouter:
@@ -125,6 +139,65 @@ class AlertRouter:
             else ("ack" if event is messages.MessageEvent.ACKNOWLEDGED else "resolved")
         )
         return out + self._notes(alert, deliveries, event, audit.at, None, step=step)
+
+    def raised_together(self, items: Sequence[tuple[Alert, AuditEntry]]) -> RaisedTogether | None:
+        """The notifications of new alerts raised in one pass, when some of them fold into
+        digests (:func:`~careplug.domain.routing.group_for_digest`); None when none would, and
+        each alert is announced on its own as usual.
+
+        Only people's step-0 messages fold; the MQTT/webhook events stay one per alert, and
+        alerts waiting for a resident self-check are left alone. A digest's key is derived
+        from the keys of the messages it replaces, so storing the same batch again is a no-op.
+        Escalation and reminders stay per alert (their state is in each alert's details).
+        """
+        if self.directory is None or len(items) < 2:
+            return None
+        out: list[Notification] = []
+        deliveries: list[Delivery] = []
+        raised: dict[str, tuple[Alert, AuditEntry]] = {}
+        for alert, audit in items:
+            if audit.action != "raised" or self._self_check(alert) is not None:
+                out += self.for_transition(alert, audit)
+                continue
+            out += notifications_for(alert, audit, self.fanout)
+            deliveries += self._route(alert, audit.at, 0)
+            raised[alert.id] = (alert, audit)
+        grouped = group_for_digest(
+            deliveries, self.directory.digest_threshold, self.directory.digest_window_s
+        )
+        digests = [g for g in grouped if isinstance(g, Digest)]
+        if not digests:
+            return None
+        for g in grouped:
+            if isinstance(g, Digest):
+                out.append(self._digest_note(g, [raised[p.alert_id][0] for p in g.parts], raised))
+            else:
+                alert, audit = raised[g.alert_id]
+                out += self._notes(
+                    alert, [g], messages.MessageEvent.RAISED, audit.at, None, step="0"
+                )
+        return RaisedTogether(out, len(digests), sum(len(d.parts) for d in digests))
+
+    def _digest_note(
+        self, digest: Digest, alerts: list[Alert], raised: Mapping[str, tuple[Alert, AuditEntry]]
+    ) -> Notification:
+        latest = max(raised[p.alert_id][1].at for p in digest.parts)
+        subject, text = messages.render_digest(alerts, digest.locale, digest.timezone, latest)
+        return Notification(
+            key=digest.key,
+            channel=digest.channel,
+            recipient=digest.recipient,
+            subject=subject,
+            text=text,
+            locale=digest.locale,
+            address=digest.address,
+            data={
+                "event": messages.MessageEvent.DIGEST.value,
+                "parts": [p.key for p in digest.parts],
+                "alerts": [alert_document(a) for a in alerts],
+            },
+            delay_s=max(0.0, digest.send_at - latest),
+        )
 
     def _self_check(self, alert: Alert) -> SelfCheck | None:
         """The self-check that applies to ``alert`` in this configuration, or None."""

@@ -31,6 +31,8 @@ class Received:
     path: str
     headers: dict[str, str]
     body: bytes
+    at: float = 0.0
+    """Wall-clock time of receipt (seconds since the epoch)."""
 
     def json(self) -> object:
         return json.loads(self.body)
@@ -63,7 +65,7 @@ def http_receiver() -> Iterator[HttpReceiver]:
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length)
             receiver.received.append(
-                Received(self.command, self.path, dict(self.headers.items()), body)
+                Received(self.command, self.path, dict(self.headers.items()), body, time.time())
             )
             if receiver.delay_s:
                 time.sleep(receiver.delay_s)

@@ -191,3 +191,19 @@ def test_daily_summary(locale: str) -> None:
     subject, text = render_daily_summary(summary, locale, "Asia/Seoul", RAISED)
     assert "14" in subject and "1" in subject
     assert "hh-0007" in text and "hh-0001" in text
+
+
+def test_daily_summary_names_the_drift_signs_in_each_language() -> None:
+    summary = DailySummary(
+        day=date(2024, 3, 5),
+        households_ok=3,
+        drifting=(HouseholdId("hh-0007"), HouseholdId("hh-0009")),
+        drift_signs={
+            HouseholdId("hh-0007"): ("later_mornings", "more_night_activity"),
+            HouseholdId("hh-0009"): ("fewer_meals",),
+        },
+    )
+    _, ko = render_daily_summary(summary, "ko", "Asia/Seoul", RAISED)
+    assert "hh-0007 (늦은 기상, 야간 활동 증가); hh-0009 (식사 시간대 사용 감소)" in ko
+    _, en = render_daily_summary(summary, "en", "Asia/Seoul", RAISED)
+    assert "hh-0007 (later mornings, more night activity); hh-0009 (fewer meal-time uses)" in en

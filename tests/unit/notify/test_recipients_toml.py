@@ -30,6 +30,7 @@ def test_example_config_loads() -> None:
     assert d.policies[Severity.WARNING].ack_timeout_s == 7200  # default kept
     assert len(d.holidays) == 4
     assert d.digest_threshold == 3
+    assert d.digest_window_s == 300
 
 
 def recipient(**kw: object) -> dict[str, object]:

@@ -318,3 +318,60 @@ def test_retry_decisions() -> None:
     assert decide_retry(12, True, 0, max_attempts=12).next_at is None
     ok = decide_retry(2, True, 0, base=30)
     assert (ok.reason, ok.next_at) == (RetryReason.RETRY_SCHEDULED, 60)
+
+
+def _delivery(alert_id: str, send_at: float, held: bool = False, recipient: str = "cw") -> Delivery:
+    return Delivery(
+        alert_id,
+        "0",
+        recipient,
+        "email",
+        None,
+        "ko",
+        "Asia/Seoul",
+        RouteReason.HOUSEHOLD_CASEWORKER,
+        send_at,
+        HoldReason.QUIET_HOURS if held else None,
+    )
+
+
+def test_digest_window_folds_alerts_raised_close_together_only() -> None:
+    """Within the window: one digest at the latest time; beyond it: separate messages."""
+    close = [_delivery(f"a-{i}", TUESDAY_10 + 60 * i) for i in range(3)]
+    late = _delivery("a-9", TUESDAY_10 + 3600)
+    grouped = group_for_digest([*close, late], threshold=3, window_s=300)
+    assert len(grouped) == 2
+    digest, single = grouped
+    assert isinstance(digest, Digest) and single == late
+    assert [p.alert_id for p in digest.parts] == ["a-0", "a-1", "a-2"]
+    assert digest.send_at == TUESDAY_10 + 120  # the latest part: nothing sent before its time
+    # without a window the same deliveries (different instants) are sent one by one
+    assert group_for_digest([*close, late], threshold=3) == [*close, late]
+
+
+def test_held_deliveries_never_fold_with_ones_sent_now() -> None:
+    """A quiet-hours delivery released at 07:00 and alerts sent at once stay apart, so a
+    digest neither sends a held message early nor makes an urgent one wait."""
+    release = TUESDAY_10 + 9 * 3600
+    now = [_delivery(f"n-{i}", TUESDAY_10) for i in range(2)]
+    held = [_delivery(f"h-{i}", release, held=True) for i in range(3)]
+    grouped = group_for_digest([*now, *held], threshold=3, window_s=24 * 3600)
+    assert grouped[:2] == now
+    [digest] = grouped[2:]
+    assert isinstance(digest, Digest)
+    assert digest.send_at == release
+    assert {p.alert_id for p in digest.parts} == {"h-0", "h-1", "h-2"}
+
+
+def test_digest_key_depends_on_its_parts_only() -> None:
+    """Same parts, any order: same key; one more part: another key; recipients apart."""
+    parts = [_delivery(f"a-{i}", TUESDAY_10) for i in range(3)]
+    [one] = group_for_digest(parts, 3)
+    [two] = group_for_digest(list(reversed(parts)), 3)
+    [three] = group_for_digest([*parts, _delivery("a-3", TUESDAY_10)], 3)
+    assert isinstance(one, Digest) and isinstance(two, Digest) and isinstance(three, Digest)
+    assert one.key == two.key != three.key
+    assert one.key.endswith(":0:cw:email")
+    others = [_delivery(f"a-{i}", TUESDAY_10, recipient="cw-2") for i in range(2)]
+    grouped = group_for_digest([*parts, *others], 3)
+    assert [type(g) for g in grouped] == [Digest, Delivery, Delivery]

@@ -1,0 +1,179 @@
+"""The daily summary per caseworker, scheduled in event time.
+
+Once a day, at ``at_local`` in each caseworker's own time zone (default 08:30), every active
+caseworker of the recipients file who has households gets one message per channel: how many
+of their households are OK, their open alerts, and the households whose routine is drifting
+(``domain.drift``, from the activity history the store keeps for the console's strips).
+
+The driver calls :meth:`DailySummaries.run` with the instant it has just evaluated, so the
+schedule follows event time: a replay at any speed sends the same summaries. A summary comes
+late rather than never (careplug was down at 08:30: it is sent when it is back, up to
+``late_limit_s``, 6 hours, late); a day careplug missed beyond that is skipped. The idempotency key
+``summary:<local date>:<recipient>:<channel>`` makes a restart that computes it again a no-op
+in the outbox.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable
+from datetime import date, datetime, time
+from zoneinfo import ZoneInfo
+
+import structlog
+
+from careplug.adapters.store_sqlite import SqliteStore
+from careplug.domain import messages
+from careplug.domain.drift import DriftConfig, DriftReport, detect_drift
+from careplug.domain.model import Alert, EpochSeconds, Household, HouseholdId
+from careplug.domain.routing import Recipient, Role
+from careplug.ports import Notification
+from careplug.runtime.router import AlertRouter
+
+log = structlog.get_logger("careplug.summary")
+
+HISTORY_DAYS = 28
+
+
+def summary_key(day: date, recipient: str, channel: str) -> str:
+    """``summary:<local date>:<recipient>:<channel>``."""
+    return f"summary:{day.isoformat()}:{recipient}:{channel}"
+
+
+class DailySummaries:
+    """Builds and stores each caseworker's daily summary once per local day."""
+
+    def __init__(
+        self,
+        store: SqliteStore,
+        at_local: time = time(8, 30),
+        drift: DriftConfig | None = None,
+        *,
+        late_limit_s: float = 6 * 3600.0,
+    ) -> None:
+        self.store = store
+        self.at_local = at_local
+        self.late_limit_s = late_limit_s
+        self.drift = drift or DriftConfig()
+        self._done: dict[str, date] = {}  # recipient -> the local day already summarised
+        self._minute = -math.inf
+        self._drift_cache: dict[tuple[HouseholdId, date], DriftReport] = {}
+
+    def run(
+        self,
+        at: EpochSeconds,
+        router: AlertRouter,
+        open_alerts: Iterable[Alert],
+        status: Callable[[HouseholdId], str],
+        now: EpochSeconds,
+    ) -> int:
+        """Store the summaries due at event time ``at`` (``now``: processing time, for the
+        outbox); how many notifications were stored. Store errors propagate, and the
+        summaries are due again at the next call."""
+        minute = math.floor(at / 60)
+        if minute == self._minute or router.directory is None:
+            return 0  # checked this minute already: the driver calls this very often
+        directory = router.directory
+        due: list[tuple[Recipient, date]] = []
+        for r in directory.recipients.values():
+            if r.role is not Role.CASEWORKER or not r.active:
+                continue
+            zone = ZoneInfo(r.timezone)
+            local = datetime.fromtimestamp(at, zone)
+            if local.time() < self.at_local or self._done.get(r.id) == local.date():
+                continue
+            # fold=0: a time repeated by a DST change means its first occurrence
+            scheduled = datetime.combine(local.date(), self.at_local, tzinfo=zone).timestamp()
+            if at - scheduled > self.late_limit_s:
+                continue  # a morning summary read in the evening helps nobody: skip the day
+            due.append((r, local.date()))
+        if not due:
+            self._minute = minute
+            return 0
+        alerts = list(open_alerts)
+        notes: list[Notification] = []
+        for recipient, day in due:
+            notes += self._for(recipient, day, at, router, alerts, status)
+        if notes:
+            self.store.enqueue(notes, now)
+        for recipient, day in due:
+            self._done[recipient.id] = day
+        self._minute = minute
+        if notes:
+            log.info("daily_summaries_stored", recipients=len(due), notifications=len(notes))
+        return len(notes)
+
+    def _for(
+        self,
+        recipient: Recipient,
+        day: date,
+        at: EpochSeconds,
+        router: AlertRouter,
+        alerts: list[Alert],
+        status: Callable[[HouseholdId], str],
+    ) -> list[Notification]:
+        households = [h for h in router.households.values() if recipient.id in h.caseworkers]
+        if not households:
+            return []
+        ids = {h.id for h in households}
+        mine = tuple(
+            sorted((a for a in alerts if a.household in ids), key=lambda a: (a.raised_at, a.id))
+        )
+        ok = 0
+        for h in households:
+            try:
+                ok += status(h.id) == "ok"
+            except KeyError:  # not in the engine (a reload is on its way)
+                continue
+        reports = {h.id: self._drift(h, at) for h in households}
+        drifting = tuple(sorted(h for h, rep in reports.items() if rep.drifting))
+        summary = messages.DailySummary(
+            day,
+            ok,
+            mine,
+            drifting,
+            {h: tuple(s.value for s in reports[h].signs) for h in drifting},
+        )
+        subject, text = messages.render_daily_summary(
+            summary, recipient.locale, recipient.timezone, at
+        )
+        data: dict[str, object] = {
+            "event": messages.MessageEvent.DAILY_SUMMARY.value,
+            "date": day.isoformat(),
+            "households": len(households),
+            "households_ok": ok,
+            "open_alerts": [a.id for a in mine],
+            "drifting": {h: list(summary.drift_signs[h]) for h in drifting},
+        }
+        out = []
+        for channel in recipient.channels:
+            if router.channels is not None and channel.channel not in router.channels:
+                continue
+            out.append(
+                Notification(
+                    key=summary_key(day, recipient.id, channel.channel),
+                    channel=channel.channel,
+                    recipient=recipient.id,
+                    subject=subject,
+                    text=text,
+                    locale=recipient.locale,
+                    address=channel.address,
+                    data=data,
+                )
+            )
+        return out
+
+    def _drift(self, household: Household, at: EpochSeconds) -> DriftReport:
+        """The household's drift report for its local day at ``at`` (computed once a day)."""
+        today = datetime.fromtimestamp(at, ZoneInfo(household.timezone)).date()
+        key = (household.id, today)
+        report = self._drift_cache.get(key)
+        if report is None:
+            if len(self._drift_cache) > 100_000:
+                self._drift_cache.clear()
+            start = at - (HISTORY_DAYS + 2) * 86400.0
+            end = at + 86400.0
+            times = [t for _, t in self.store.activity_between(household.id, start, end)]
+            report = detect_drift(times, household.timezone, today, self.drift)
+            self._drift_cache[key] = report
+        return report
