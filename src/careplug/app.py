@@ -30,6 +30,7 @@ from careplug.domain.engine import DetectionConfig, Engine
 from careplug.domain.model import AlertKind, Household, RiskTier
 from careplug.domain.routing import SYSTEM_HOUSEHOLD
 from careplug.errors import CareplugError, DeliveryError
+from careplug.heap import bulk_build, release_freed_memory, thaw
 from careplug.ports import Notifier
 from careplug.registry import load_registry
 from careplug.runtime.delivery import DeliveryWorker
@@ -215,13 +216,16 @@ def start_daemon(
     wall = SystemClock()
     # a replay's event time starts with its first clock message (the driver rebases then)
     clock: Clock = VirtualClock(0.0) if clock_mode == "replay" else wall
-    if households is None:
-        households = load_registry(settings.registry.path)
     stack = contextlib.ExitStack()
     try:
-        store = SqliteStore(settings.store.path)
-        stack.callback(store.close)
-        engine = new_engine(settings, households, store, clock.now())
+        # a hundred thousand households: millions of objects, built without GC passes
+        with bulk_build():
+            if households is None:
+                households = load_registry(settings.registry.path)
+            store = SqliteStore(settings.store.path)
+            stack.callback(store.close)
+            engine = new_engine(settings, households, store, clock.now())
+        release_freed_memory()
         options = payload_options(settings)
         metrics = CareplugMetrics(clock)
         history: InfluxSink | None = None
@@ -367,7 +371,11 @@ def reload(daemon: Daemon) -> bool:
         log.warning("config_reload_needs_restart", sections=restart)
 
     def swap() -> None:
-        engine = new_engine(settings, households, daemon.store, daemon.clock.now(), catch_up=False)
+        thaw()  # the replaced engine's cycles must be collectable
+        with bulk_build(freeze=False):
+            engine = new_engine(
+                settings, households, daemon.store, daemon.clock.now(), catch_up=False
+            )
         daemon.driver.engine = engine
         daemon.driver.router = router
         daemon.engine = engine
