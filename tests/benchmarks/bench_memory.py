@@ -33,27 +33,6 @@ import benchlib as b
 from careplug.clock import monotonic
 
 
-def learnt_routines() -> list[bytes]:
-    """Three households' routines after two months (snapshots, as the store keeps them)."""
-    from careplug.domain.routine import HOUR, Routine
-
-    patterns = (
-        ((7, 2.0), (10, 1.5), (13, 3.0), (22, 9.0)),
-        ((8, 1.0), (12, 2.5), (15, 4.0), (21, 10.0)),
-        ((6, 3.0), (11, 1.0), (14, 2.0), (19, 1.5), (23, 7.5)),
-    )
-    blobs = []
-    for pattern in patterns:
-        routine = Routine()
-        for day in range(60):
-            weekend = day % 7 >= 5
-            for hour, length in pattern:
-                jitter = 1 + 0.15 * ((day * 7 + hour) % 5 - 2)
-                routine.observe((hour + day % 3 - 1) % 24, weekend, length * HOUR * jitter)
-        blobs.append(routine.to_bytes())
-    return blobs
-
-
 def child(households: int, per_plug: int, trace: bool, detector: str) -> dict[str, object]:
     """Measure one size in this (fresh) process (with ``trace``: Python bytes still held, by
     tracemalloc, which RSS cannot separate from freed-but-kept arenas)."""
@@ -82,7 +61,7 @@ def child(households: int, per_plug: int, trace: bool, detector: str) -> dict[st
         with bulk_build(freeze=False):
             engine = Engine(DetectionConfig(detector=detector), registry, start)
             if detector == "learning":
-                blobs = learnt_routines()
+                blobs = b.learnt_routines()
                 for i, state in enumerate(engine.households.values()):
                     state.routine = Routine.from_bytes(blobs[i % len(blobs)])
         gc.collect()

@@ -2,11 +2,11 @@
 
 Pure and small. For each local hour (weekday and weekend apart) a fixed histogram of the
 log-duration of the silences that started in that hour and lasted at least ``MIN_SILENCE_S``
-(shorter gaps only count as observed time). 2 x 24 x 16 counts as ``uint16``, serialised as
-1,536 bytes; in memory only the non-zero bins are kept (4 bytes each: a few hundred bytes for
-a real routine, so a hundred thousand households fit a small machine). Learning is online:
-one silence at a time, when it ends; a row is halved when it grows large, so an old routine
-fades out and memory stays bounded.
+(shorter gaps only count as observed time). 2 x 24 x 16 counts (``uint16`` at most), of which
+only the non-zero bins are kept, in memory and in the snapshot (4 bytes each: a few hundred
+bytes for a real routine, so a hundred thousand households fit a small machine and restart
+fast). Learning is online: one silence at a time, when it ends; a row is halved when it grows
+large, so an old routine fades out and memory stays bounded.
 
 Alert thresholds for a silence follow from the quantiles of the histogram pooled over the start
 hour and its neighbours (a person's day shifts by an hour now and then), falling back to the
@@ -33,7 +33,8 @@ ROWS = 48  # 24 weekday hours, then 24 weekend hours
 ROW_LIMIT = 400
 """A row whose total reaches this is halved: recent weeks weigh more, counts fit uint16."""
 _NEIGHBOUR_WEIGHTS = ((0, 4), (-1, 2), (1, 2), (-2, 1), (2, 1))
-_HEADER = b"CPR1"
+_HEADER = b"CPR1"  # dense: observed_s (float64), then ROWS x BINS uint16 counts
+_HEADER_SPARSE = b"CPR2"  # observed_s, then the non-zero bins as uint32 ``index << 16 | count``
 
 
 def _bin_of(duration_s: float) -> int:
@@ -189,24 +190,44 @@ class Routine:
     # -- persistence -------------------------------------------------------------------------
 
     def to_bytes(self) -> bytes:
-        """A compact snapshot (about 1.5 KiB) for the store."""
+        """A compact snapshot for the store: the non-zero bins only (a few hundred bytes; a
+        restart of a hundred thousand households reads them without decoding each bin)."""
         observed = array("d", [self.observed_s])
-        return _HEADER + observed.tobytes() + self.counts.tobytes()
+        return _HEADER_SPARSE + observed.tobytes() + self._bins.tobytes()
 
     @classmethod
     def from_bytes(cls, data: bytes) -> Routine:
-        """The routine saved by :meth:`to_bytes`; a fresh one if the data is not recognised."""
+        """The routine saved by :meth:`to_bytes` (or by an older version, dense); a fresh one
+        if the data is not recognised."""
         routine = cls()
-        size = len(_HEADER) + 8 + 2 * ROWS * BINS
-        if len(data) != size or not data.startswith(_HEADER):
-            return routine
+        header = data[:4]
         observed = array("d")
+        if header == _HEADER_SPARSE and len(data) >= 12 and (len(data) - 12) % 4 == 0:
+            bins = array("I")
+            bins.frombytes(data[12:])
+            if not _well_formed(bins):
+                return routine  # not what to_bytes writes
+            routine._bins = bins
+        elif header == _HEADER and len(data) == len(_HEADER) + 8 + 2 * ROWS * BINS:
+            counts = array("H")
+            counts.frombytes(data[12:])
+            routine._bins = array("I", [i << 16 | c for i, c in enumerate(counts) if c])
+        else:
+            return routine
         observed.frombytes(data[4:12])
         routine.observed_s = observed[0]
-        counts = array("H")
-        counts.frombytes(data[12:])
-        routine._bins = array("I", [i << 16 | c for i, c in enumerate(counts) if c])
         return routine
+
+
+def _well_formed(bins: array[int]) -> bool:
+    """Non-zero counts at strictly increasing, valid bin indices."""
+    last = -1
+    for packed in bins:
+        index = packed >> 16
+        if index <= last or index >= ROWS * BINS or not packed & 0xFFFF:
+            return False
+        last = index
+    return True
 
 
 def _quantile(pooled: list[float], q: float) -> float:

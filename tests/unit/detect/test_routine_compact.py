@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import sys
+from array import array
 
 from careplug.domain.routine import BINS, HOUR, MIN_SILENCE_S, ROW_LIMIT, ROWS, Routine, _bin_of
 
@@ -41,6 +42,31 @@ def test_sparse_counts_match_the_dense_histogram() -> None:
         again = Routine.from_bytes(routine.to_bytes())
         assert list(again.counts) == list(routine.counts)
         assert again.to_bytes() == routine.to_bytes()
+        assert again.observed_s == routine.observed_s
+        # a snapshot written by the dense version before it reads the same
+        dense = b"CPR1" + array("d", [routine.observed_s]).tobytes()
+        dense += array("H", dense_reference(events)).tobytes()
+        legacy = Routine.from_bytes(dense)
+        assert legacy.to_bytes() == routine.to_bytes()
+
+
+def test_malformed_snapshots_give_a_fresh_routine() -> None:
+    """Truncated, unsorted or zero-count sparse data is not trusted."""
+    good = Routine()
+    good.observe(9, False, 4 * HOUR)
+    good.observe(22, False, 9 * HOUR)
+    data = good.to_bytes()
+    assert Routine.from_bytes(data).to_bytes() == data
+    head, bins = data[:12], array("I")
+    bins.frombytes(data[12:])
+    for bad in (
+        data[:-1],
+        head + array("I", reversed(bins)).tobytes(),
+        head + array("I", [bins[0] & ~0xFFFF]).tobytes(),
+        head + array("I", [(ROWS * BINS) << 16 | 1]).tobytes(),
+    ):
+        assert Routine.from_bytes(bad).observed_s == 0.0
+        assert not any(Routine.from_bytes(bad).counts)
 
 
 def test_a_learnt_routine_is_small_in_memory() -> None:
