@@ -320,7 +320,7 @@ class HouseholdState:
     def __init__(self, spec: Household, threshold_s: float) -> None:
         self.spec = spec
         self.threshold_s = threshold_s
-        self.plugs: list[PlugState] = []
+        self.plugs: tuple[PlugState, ...] = ()  # a tuple: 32 bytes less than a list
         self.last_activity_at: float | None = None
         self.first_seen_at: float | None = None
         # a caseworker closing an inactivity alert restarts the silence count from then
@@ -436,7 +436,7 @@ class Engine:
         for plug_spec in spec.plugs:
             period = plug_spec.report_period_s or self.config.default_report_period_s
             plug = PlugState(plug_spec, state, period)
-            state.plugs.append(plug)
+            state.plugs += (plug,)
             self.plugs[plug_spec.id] = plug
         self.households[spec.id] = state
         self._schedule(state, self._started_at)
