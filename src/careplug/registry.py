@@ -220,6 +220,8 @@ class _Checks:
         return zone
 
     def duration(self, value: object) -> float:
+        if not isinstance(value, str | int | float):
+            raise _NotSimple  # (a TOML array or table cannot even be a cache key)
         key = (type(value), value)
         seconds = self.durations.get(key)
         if seconds is None:

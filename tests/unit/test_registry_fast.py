@@ -78,6 +78,8 @@ id = "h1"
     '[[household]]\nid="b"\n[[household.plug]]\nid="p"\n',
     "id with a newline": '[[household]]\nid = "h1\\n"\n',
     "non-string tier": '[[household]]\nid = "h1"\ntier = 3\n',
+    "array duration": '[[household]]\nid="a"\n[[household.plug]]\nid="p"\nreport_period=[1]\n',
+    "boolean duration": '[[household]]\nid="a"\n[[household.plug]]\nid="p"\nreport_period=true\n',
     "negative standby": '[[household]]\nid="a"\n[[household.plug]]\nid="p"\nstandby_w=-1\n',
     "boolean standby": '[[household]]\nid="a"\n[[household.plug]]\nid="p"\nstandby_w=true\n',
 }
