@@ -16,6 +16,7 @@ whole day when the hours around are thin. Nothing here reads a clock or does I/O
 from __future__ import annotations
 
 import math
+import sys
 from array import array
 from bisect import bisect_left
 from dataclasses import dataclass
@@ -220,14 +221,15 @@ class Routine:
 
 
 def _well_formed(bins: array[int]) -> bool:
-    """Non-zero counts at strictly increasing, valid bin indices."""
-    last = -1
-    for packed in bins:
-        index = packed >> 16
-        if index <= last or index >= ROWS * BINS or not packed & 0xFFFF:
-            return False
-        last = index
-    return True
+    """Non-zero counts at strictly increasing, valid bin indices (checked with C-level array
+    operations: a restart reads a hundred thousand of these)."""
+    halves = array("H", bins.tobytes())
+    low, high = halves[0::2], halves[1::2]
+    counts, indices = (low, high) if sys.byteorder == "little" else (high, low)
+    order = indices.tolist()
+    return (
+        0 not in counts and order == sorted(set(order)) and (not order or order[-1] < ROWS * BINS)
+    )
 
 
 def _quantile(pooled: list[float], q: float) -> float:
