@@ -13,12 +13,11 @@ import json
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import structlog
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from careplug.adapters.influx import InfluxSink
 from careplug.adapters.metrics import CareplugMetrics, MetricsServer
 from careplug.adapters.mqtt import MqttAlertNotifier, MqttConnection, MqttOptions
 from careplug.adapters.payloads import PayloadOptions, subscriptions
@@ -39,6 +38,10 @@ from careplug.runtime.fanout import FanoutConfig
 from careplug.runtime.router import AlertRouter
 from careplug.runtime.system_watch import SystemWatch
 from careplug.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    # imported where used: influxdb-client alone takes a quarter of a second to import
+    from careplug.adapters.influx import InfluxSink
 
 log = structlog.get_logger("careplug.app")
 
@@ -230,6 +233,8 @@ def start_daemon(
         metrics = CareplugMetrics(clock)
         history: InfluxSink | None = None
         if settings.influx.url:
+            from careplug.adapters.influx import InfluxSink
+
             i = settings.influx
             history = InfluxSink(
                 url=settings.influx.url,
