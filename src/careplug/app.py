@@ -13,12 +13,11 @@ import json
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import structlog
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from careplug.adapters.influx import InfluxSink
 from careplug.adapters.metrics import CareplugMetrics, MetricsServer
 from careplug.adapters.mqtt import MqttAlertNotifier, MqttConnection, MqttOptions
 from careplug.adapters.payloads import PayloadOptions, subscriptions
@@ -30,6 +29,7 @@ from careplug.domain.engine import DetectionConfig, Engine
 from careplug.domain.model import AlertKind, Household, RiskTier
 from careplug.domain.routing import SYSTEM_HOUSEHOLD
 from careplug.errors import CareplugError, DeliveryError
+from careplug.heap import bulk_build, release_freed_memory, thaw
 from careplug.ports import Notifier
 from careplug.registry import load_registry
 from careplug.runtime.delivery import DeliveryWorker
@@ -39,6 +39,10 @@ from careplug.runtime.router import AlertRouter
 from careplug.runtime.summary import DailySummaries
 from careplug.runtime.system_watch import SystemWatch
 from careplug.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    # imported where used: influxdb-client alone takes a quarter of a second to import
+    from careplug.adapters.influx import InfluxSink
 
 log = structlog.get_logger("careplug.app")
 
@@ -226,17 +230,22 @@ def start_daemon(
     wall = SystemClock()
     # a replay's event time starts with its first clock message (the driver rebases then)
     clock: Clock = VirtualClock(0.0) if clock_mode == "replay" else wall
-    if households is None:
-        households = load_registry(settings.registry.path)
     stack = contextlib.ExitStack()
     try:
-        store = SqliteStore(settings.store.path)
-        stack.callback(store.close)
-        engine = new_engine(settings, households, store, clock.now())
+        # a hundred thousand households: millions of objects, built without GC passes
+        with bulk_build():
+            if households is None:
+                households = load_registry(settings.registry.path)
+            store = SqliteStore(settings.store.path)
+            stack.callback(store.close)
+            engine = new_engine(settings, households, store, clock.now())
+        release_freed_memory()
         options = payload_options(settings)
         metrics = CareplugMetrics(clock)
         history: InfluxSink | None = None
         if settings.influx.url:
+            from careplug.adapters.influx import InfluxSink
+
             i = settings.influx
             history = InfluxSink(
                 url=settings.influx.url,
@@ -379,7 +388,11 @@ def reload(daemon: Daemon) -> bool:
         log.warning("config_reload_needs_restart", sections=restart)
 
     def swap() -> None:
-        engine = new_engine(settings, households, daemon.store, daemon.clock.now(), catch_up=False)
+        thaw()  # the replaced engine's cycles must be collectable
+        with bulk_build(freeze=False):
+            engine = new_engine(
+                settings, households, daemon.store, daemon.clock.now(), catch_up=False
+            )
         daemon.driver.engine = engine
         daemon.driver.router = router
         daemon.driver.summaries = build_summaries(settings, daemon.store)

@@ -37,11 +37,13 @@ def _settings(args: argparse.Namespace) -> Settings:
 def cmd_run(args: argparse.Namespace) -> int:
     """Run the daemon until SIGTERM or SIGINT."""
     from careplug.app import run_until_stopped, start_daemon
+    from careplug.heap import bulk_build
     from careplug.registry import load_registry
 
     try:
         settings = _settings(args)
-        households = load_registry(settings.registry.path)  # broken: stop with the reason
+        with bulk_build():  # see careplug.heap: no GC passes over the registry being built
+            households = load_registry(settings.registry.path)  # broken: stop with the reason
     except ConfigError as exc:
         print(f"careplug: {exc}", file=sys.stderr)
         return EXIT_CONFIG  # systemd's RestartPreventExitStatus: no restart loop

@@ -3,11 +3,20 @@
 TOML (see ``config/households.example.toml``) or CSV with one row per plug:
 ``household,plug,timezone,tier,caseworkers,area,appliance,report_period,standby_w``
 (only ``household`` and ``plug`` required; ``caseworkers`` separated by ``;``).
+
+A registry of a hundred thousand households must load in well under a second, so the common
+case skips pydantic: a fast path checks each value with plain Python (and caches the checks of
+repeated values: time zones, durations) and builds the domain objects straight from the CSV rows
+or TOML tables. Anything it is not sure of (a bad value, an unusual spelling pydantic would still
+accept) sends the whole file through the pydantic models, which decide and word the errors, so
+the result is the same either way.
 """
 
 from __future__ import annotations
 
 import csv
+import math
+import re
 import tomllib
 from pathlib import Path
 from typing import Annotated
@@ -24,7 +33,7 @@ from careplug.domain.model import (
     RiskTier,
 )
 from careplug.errors import ConfigError
-from careplug.settings import Duration
+from careplug.settings import Duration, parse_duration
 
 _ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:/@-]{0,127}$"
 
@@ -94,7 +103,12 @@ def load_registry(path: Path) -> list[Household]:
     """Households from a TOML or CSV registry; :class:`ConfigError` names the bad entry."""
     if not path.is_file():
         raise ConfigError(f"household registry {path} does not exist")
-    if path.suffix.lower() == ".csv":
+    csv_file = path.suffix.lower() == ".csv"
+    if csv_file:
+        try:
+            return _fast_csv(path)
+        except _NotSimple:
+            pass
         data = _read_csv(path)
     else:
         try:
@@ -102,6 +116,15 @@ def load_registry(path: Path) -> list[Household]:
                 data = tomllib.load(handle)
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"household registry {path} is not valid TOML: {exc}") from exc
+        try:
+            return _fast_toml(data)
+        except _NotSimple:
+            pass
+    return _validated(data, path)
+
+
+def _validated(data: object, path: Path) -> list[Household]:
+    """The full (pydantic) validation: the reference the fast path must agree with."""
     try:
         parsed = _RegistryFile.model_validate(data)
     except ValidationError as exc:
@@ -154,3 +177,259 @@ def _read_csv(path: Path) -> dict[str, object]:
             assert isinstance(plugs, list)
             plugs.append(plug)
     return {"household": list(households.values())}
+
+
+# -- the fast path ---------------------------------------------------------------------------
+
+
+class _NotSimple(Exception):
+    """The fast path met something only the full validation may judge (or word the error of)."""
+
+
+# the same as _ID_PATTERN; fullmatch, because re's "$" also matches before a final newline
+_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:/@-]{0,127}")
+# standby_w spellings float() and pydantic read alike (others take the full validation)
+_PLAIN_NUMBER = re.compile(r"[0-9]+(?:\.[0-9]+)?")
+_TIERS = {tier.value: tier for tier in RiskTier}
+_APPLIANCES = {appliance.value: appliance for appliance in Appliance}
+_HOUSEHOLD_KEYS = frozenset(_HouseholdEntry.model_fields)
+_PLUG_KEYS = frozenset(_PlugEntry.model_fields)
+
+
+class _Checks:
+    """Checks of repeated values, done once per distinct value. Equal strings come back as one
+    object (a hundred thousand households share a handful of zones, tiers and caseworkers)."""
+
+    __slots__ = ("durations", "strings", "zones")
+
+    def __init__(self) -> None:
+        self.zones: dict[str, str] = {}
+        self.durations: dict[object, float] = {}
+        self.strings: dict[str, str] = {}
+
+    def zone(self, value: object) -> str:
+        if not isinstance(value, str):
+            raise _NotSimple
+        zone = self.zones.get(value)
+        if zone is None:
+            try:
+                ZoneInfo(value)
+            except Exception:
+                raise _NotSimple from None
+            zone = self.zones[value] = value
+        return zone
+
+    def duration(self, value: object) -> float:
+        if not isinstance(value, str | int | float):
+            raise _NotSimple  # (a TOML array or table cannot even be a cache key)
+        key = (type(value), value)
+        seconds = self.durations.get(key)
+        if seconds is None:
+            try:
+                seconds = self.durations[key] = parse_duration(value)
+            except (TypeError, ValueError):
+                raise _NotSimple from None
+        return seconds
+
+    def string(self, value: str) -> str:
+        return self.strings.setdefault(value, value)
+
+
+def _check_id(value: object) -> str:
+    if not isinstance(value, str) or _ID.fullmatch(value) is None:
+        raise _NotSimple
+    return value
+
+
+def _plug_spec(
+    plug: str, appliance: Appliance, shows: bool | None, period: float | None, standby: float | None
+) -> PlugSpec:
+    return PlugSpec(
+        PlugId(plug),
+        appliance,
+        shows if shows is not None else appliance is not Appliance.FRIDGE,
+        period,
+        standby,
+    )
+
+
+class _Entry:
+    """A household being gathered from its CSV rows (later rows override earlier values)."""
+
+    __slots__ = ("area", "caseworkers", "plugs", "tier", "timezone")
+
+    def __init__(self) -> None:
+        self.timezone = "Asia/Seoul"
+        self.tier = RiskTier.MEDIUM
+        self.caseworkers: tuple[str, ...] = ()
+        self.area: str | None = None
+        self.plugs: list[PlugSpec] = []
+
+
+def _fast_csv(path: Path) -> list[Household]:
+    """The CSV registry read as :func:`_read_csv` and the models would, without them."""
+    checks = _Checks()
+    households: dict[str, _Entry] = {}  # in order of first appearance
+    owners: set[str] = set()
+    with path.open(newline="", encoding="utf-8") as handle:
+        rows = csv.reader(handle)
+        header = next(rows, None) or []
+        if len(set(header)) != len(header) or not {"household", "plug"} <= set(header):
+            raise _NotSimple  # the full path words the error (or copes with odd headers)
+        column = {name: header.index(name) for name in header}
+        ncols = len(header)
+
+        def index(name: str) -> int:
+            # a column the file lacks reads as missing in every row
+            return column.get(name, ncols + 1_000_000)
+
+        i_hh, i_plug = index("household"), index("plug")
+        i_tz, i_tier, i_area, i_cw = (
+            index("timezone"),
+            index("tier"),
+            index("area"),
+            index("caseworkers"),
+        )
+        i_app, i_period, i_standby = (
+            index("appliance"),
+            index("report_period"),
+            index("standby_w"),
+        )
+        # the few distinct zone, area and caseworker cells are checked once each
+        zones: dict[str, str] = {}
+        areas: dict[str, str] = {}
+        caseworkers: dict[str, tuple[str, ...]] = {}
+        for row in rows:
+            n = len(row)
+            if not n:
+                continue  # a blank line, skipped as csv.DictReader does
+            hid = row[i_hh].strip() if i_hh < n else ""
+            entry = households.get(hid)
+            if entry is None:
+                _check_id(hid)
+                entry = households[hid] = _Entry()
+            if i_tz < n and (cell := row[i_tz]):
+                zone = zones.get(cell)
+                if zone is None:
+                    zone = zones[cell] = checks.zone(cell.strip())
+                entry.timezone = zone
+            if i_tier < n and (cell := row[i_tier]):
+                tier = _TIERS.get(cell.strip())
+                if tier is None:
+                    raise _NotSimple
+                entry.tier = tier
+            if i_area < n and (cell := row[i_area]):
+                area = areas.get(cell)
+                if area is None:
+                    area = areas[cell] = checks.string(cell.strip())
+                entry.area = area
+            if i_cw < n and (cell := row[i_cw]):
+                names = caseworkers.get(cell)
+                if names is None:
+                    names = caseworkers[cell] = tuple(
+                        checks.string(c.strip()) for c in cell.split(";") if c
+                    )
+                entry.caseworkers = names
+            plug = row[i_plug].strip() if i_plug < n else ""
+            if plug in owners or _ID.fullmatch(plug) is None:
+                raise _NotSimple  # the full path words it (a repeat names both households)
+            owners.add(plug)
+            appliance = Appliance.OTHER
+            if i_app < n and (cell := row[i_app]):
+                found = _APPLIANCES.get(cell.strip())
+                if found is None:
+                    raise _NotSimple
+                appliance = found
+            period = None
+            if i_period < n and (cell := row[i_period]):
+                period = checks.duration(cell.strip())
+            standby = None
+            if i_standby < n and (cell := row[i_standby]):
+                text = cell.strip()
+                if _PLAIN_NUMBER.fullmatch(text) is None:
+                    raise _NotSimple
+                standby = float(text)
+            entry.plugs.append(
+                PlugSpec(
+                    PlugId(plug), appliance, appliance is not Appliance.FRIDGE, period, standby
+                )
+            )
+    return [
+        Household(HouseholdId(hid), e.timezone, e.tier, e.caseworkers, e.area, tuple(e.plugs))
+        for hid, e in households.items()
+    ]
+
+
+def _fast_toml(data: dict[str, object]) -> list[Household]:
+    """The TOML registry checked as the models would, without them."""
+    if not set(data) <= {"household"}:
+        raise _NotSimple
+    entries = data.get("household", [])
+    if not isinstance(entries, list):
+        raise _NotSimple
+    checks = _Checks()
+    households: list[Household] = []
+    seen: set[str] = set()
+    owners: set[str] = set()
+    for entry in entries:
+        if not isinstance(entry, dict) or not set(entry) <= _HOUSEHOLD_KEYS:
+            raise _NotSimple
+        hid = _check_id(entry.get("id"))
+        if hid in seen:
+            raise _NotSimple
+        seen.add(hid)
+        raw_tier = entry.get("tier", "medium")
+        tier = _TIERS.get(raw_tier) if isinstance(raw_tier, str) else None
+        caseworkers = entry.get("caseworkers", [])
+        area = entry.get("area")
+        raw_plugs = entry.get("plug", [])
+        if (
+            tier is None
+            or not isinstance(caseworkers, list)
+            or not all(isinstance(c, str) for c in caseworkers)
+            or not (area is None or isinstance(area, str))
+            or not isinstance(raw_plugs, list)
+        ):
+            raise _NotSimple
+        specs: list[PlugSpec] = []
+        for raw in raw_plugs:
+            if not isinstance(raw, dict) or not set(raw) <= _PLUG_KEYS:
+                raise _NotSimple
+            plug = _check_id(raw.get("id"))
+            if plug in owners:
+                raise _NotSimple
+            owners.add(plug)
+            raw_appliance = raw.get("appliance", "other")
+            appliance = _APPLIANCES.get(raw_appliance) if isinstance(raw_appliance, str) else None
+            shows = raw.get("shows_activity")
+            period = raw.get("report_period")
+            standby = raw.get("standby_w")
+            if appliance is None or not (shows is None or isinstance(shows, bool)):
+                raise _NotSimple
+            if standby is not None and (
+                isinstance(standby, bool)
+                or not isinstance(standby, int | float)
+                or not math.isfinite(standby)
+                or standby < 0
+            ):
+                raise _NotSimple
+            specs.append(
+                _plug_spec(
+                    plug,
+                    appliance,
+                    shows,
+                    None if period is None else checks.duration(period),
+                    None if standby is None else float(standby),
+                )
+            )
+        households.append(
+            Household(
+                HouseholdId(hid),
+                checks.zone(entry.get("timezone", "Asia/Seoul")),
+                tier,
+                tuple(checks.string(c) for c in caseworkers),
+                None if area is None else checks.string(area),
+                tuple(specs),
+            )
+        )
+    return households

@@ -6,9 +6,13 @@ the daemon does at start-up and in steady state, in process: loads a generated C
 event-time order (standby, use, standby: learnt standby levels, activity, timers), evaluates
 ticks, and commits the changed state to a SQLite store as the Driver does. The growth of RSS
 over the import baseline, divided by the households, is the figure (it includes the registry
-objects, the engine's state and timers, and SQLite's page cache).
+objects, the engine's state and timers, and SQLite's page cache). With ``--detector learning``
+(the daemon's default) every household also holds a learnt routine: two months of a regular
+day (one of three patterns, with jitter), as a restart restores it from the store. Start-up is
+built the daemon's way (``careplug.heap``: no GC passes while building, freed heap trimmed).
 
-Run: ``python tests/benchmarks/bench_memory.py [--sizes 10000,100000] [--readings-per-plug 8]``.
+Run: ``python tests/benchmarks/bench_memory.py [--sizes 10000,100000] [--readings-per-plug 8]
+[--detector learning|fixed]``.
 Progress on stderr, one JSON object on stdout.
 """
 
@@ -29,12 +33,14 @@ import benchlib as b
 from careplug.clock import monotonic
 
 
-def child(households: int, per_plug: int, trace: bool) -> dict[str, object]:
+def child(households: int, per_plug: int, trace: bool, detector: str) -> dict[str, object]:
     """Measure one size in this (fresh) process (with ``trace``: Python bytes still held, by
     tracemalloc, which RSS cannot separate from freed-but-kept arenas)."""
     from careplug.adapters.store_sqlite import SqliteStore
     from careplug.domain.engine import DetectionConfig, Engine
     from careplug.domain.model import PlugId, Reading
+    from careplug.domain.routine import Routine
+    from careplug.heap import bulk_build, release_freed_memory
     from careplug.registry import load_registry
 
     gc.collect()
@@ -45,13 +51,21 @@ def child(households: int, per_plug: int, trace: bool) -> dict[str, object]:
         tmp = Path(name)
         plugs = b.write_registry(tmp / "households.csv", households, 2)
         t0 = monotonic()
-        registry = load_registry(tmp / "households.csv")
+        with bulk_build(freeze=False):  # as the daemon builds (freezing would hide garbage)
+            registry = load_registry(tmp / "households.csv")
         gc.collect()
+        release_freed_memory()
         after_registry = b.rss_kib(os.getpid())
         traced_registry = tracemalloc.get_traced_memory()[0] if trace else 0
         start = 1_764_000_000.0
-        engine = Engine(DetectionConfig(), registry, start)
+        with bulk_build(freeze=False):
+            engine = Engine(DetectionConfig(detector=detector), registry, start)
+            if detector == "learning":
+                blobs = b.learnt_routines()
+                for i, state in enumerate(engine.households.values()):
+                    state.routine = Routine.from_bytes(blobs[i % len(blobs)])
         gc.collect()
+        release_freed_memory()
         after_engine = b.rss_kib(os.getpid())
         traced_engine = tracemalloc.get_traced_memory()[0] if trace else 0
         store = SqliteStore(tmp / "careplug.db")
@@ -67,6 +81,7 @@ def child(households: int, per_plug: int, trace: bool) -> dict[str, object]:
         load_s = monotonic() - t0
         del registry, plugs, ids
         gc.collect()
+        release_freed_memory()
         after = b.rss_kib(os.getpid())
         traced_end = tracemalloc.get_traced_memory()[0] if trace else 0
         store.close()
@@ -86,6 +101,7 @@ def child(households: int, per_plug: int, trace: bool) -> dict[str, object]:
     return traced | {
         "households": households,
         "plugs": 2 * households,
+        "detector": detector,
         "readings_per_plug": per_plug,
         "rss_baseline_mib": round(base / 1024, 1),
         "rss_after_mib": round(after / 1024, 1),
@@ -103,12 +119,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sizes", default="10000,100000")
     parser.add_argument("--readings-per-plug", type=int, default=8)
+    parser.add_argument("--detector", choices=("learning", "fixed"), default="learning")
     parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--trace", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     b.exit_on_sigterm()
     if args.child:
-        print(json.dumps(child(args.child, args.readings_per_plug, args.trace)), flush=True)
+        print(
+            json.dumps(child(args.child, args.readings_per_plug, args.trace, args.detector)),
+            flush=True,
+        )
         return
     results = []
     sizes = [int(s) for s in args.sizes.split(",")]
@@ -123,6 +143,8 @@ def main() -> None:
                 str(size),
                 "--readings-per-plug",
                 str(args.readings_per_plug),
+                "--detector",
+                args.detector,
             ]
             + (["--trace"] if trace else []),
             stdout=subprocess.PIPE,

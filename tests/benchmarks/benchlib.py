@@ -474,3 +474,24 @@ def _short(frame: str) -> str:
     parts = Path(path).parts
     tail = "/".join(parts[-2:]) if parts else path
     return f"{name} ({tail})"
+
+
+def learnt_routines() -> list[bytes]:
+    """Three households' routines after two months (snapshots, as the store keeps them)."""
+    from careplug.domain.routine import HOUR, Routine
+
+    patterns = (
+        ((7, 2.0), (10, 1.5), (13, 3.0), (22, 9.0)),
+        ((8, 1.0), (12, 2.5), (15, 4.0), (21, 10.0)),
+        ((6, 3.0), (11, 1.0), (14, 2.0), (19, 1.5), (23, 7.5)),
+    )
+    blobs = []
+    for pattern in patterns:
+        routine = Routine()
+        for day in range(60):
+            weekend = day % 7 >= 5
+            for hour, length in pattern:
+                jitter = 1 + 0.15 * ((day * 7 + hour) % 5 - 2)
+                routine.observe((hour + day % 3 - 1) % 24, weekend, length * HOUR * jitter)
+        blobs.append(routine.to_bytes())
+    return blobs

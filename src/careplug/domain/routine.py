@@ -2,9 +2,11 @@
 
 Pure and small. For each local hour (weekday and weekend apart) a fixed histogram of the
 log-duration of the silences that started in that hour and lasted at least ``MIN_SILENCE_S``
-(shorter gaps only count as observed time). 2 x 24 x 16 counts as ``uint16``: 1,536 bytes per
-household, serialised as-is. Learning is online: one silence at a time, when it ends; a row is
-halved when it grows large, so an old routine fades out and memory stays bounded.
+(shorter gaps only count as observed time). 2 x 24 x 16 counts (``uint16`` at most), of which
+only the non-zero bins are kept, in memory and in the snapshot (4 bytes each: a few hundred
+bytes for a real routine, so a hundred thousand households fit a small machine and restart
+fast). Learning is online: one silence at a time, when it ends; a row is halved when it grows
+large, so an old routine fades out and memory stays bounded.
 
 Alert thresholds for a silence follow from the quantiles of the histogram pooled over the start
 hour and its neighbours (a person's day shifts by an hour now and then), falling back to the
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import math
 from array import array
+from bisect import bisect_left
 from dataclasses import dataclass
 
 HOUR = 3600.0
@@ -30,7 +33,8 @@ ROWS = 48  # 24 weekday hours, then 24 weekend hours
 ROW_LIMIT = 400
 """A row whose total reaches this is halved: recent weeks weigh more, counts fit uint16."""
 _NEIGHBOUR_WEIGHTS = ((0, 4), (-1, 2), (1, 2), (-2, 1), (2, 1))
-_HEADER = b"CPR1"
+_HEADER = b"CPR1"  # dense: observed_s (float64), then ROWS x BINS uint16 counts
+_HEADER_SPARSE = b"CPR2"  # observed_s, then the non-zero bins as uint32 ``index << 16 | count``
 
 
 def _bin_of(duration_s: float) -> int:
@@ -77,14 +81,26 @@ class Thresholds:
 
 
 class Routine:
-    """Learnt silence lengths of one household, by local start hour (mutable, bounded)."""
+    """Learnt silence lengths of one household, by local start hour (mutable, bounded).
 
-    __slots__ = ("_cache", "counts", "observed_s")
+    The histogram is sparse: ``_bins`` holds ``index << 16 | count`` for every non-zero bin,
+    sorted by index (one row's bins are contiguous); :attr:`counts` is the dense view.
+    """
+
+    __slots__ = ("_bins", "_cache", "observed_s")
 
     def __init__(self) -> None:
-        self.counts = array("H", bytes(2 * ROWS * BINS))
+        self._bins = array("I")
         self.observed_s = 0.0
-        self._cache: dict[tuple[int, bool], Thresholds | None] = {}
+        self._cache: dict[tuple[int, bool], Thresholds | None] | None = None
+
+    @property
+    def counts(self) -> array[int]:
+        """The dense histogram: ``ROWS x BINS`` counts, row ``(24 if weekend else 0) + hour``."""
+        dense = array("H", bytes(2 * ROWS * BINS))
+        for packed in self._bins:
+            dense[packed >> 16] = packed & 0xFFFF
+        return dense
 
     @property
     def observed_days(self) -> float:
@@ -100,12 +116,22 @@ class Routine:
             return
         row = (24 if weekend else 0) + start_hour
         base = row * BINS
-        counts = self.counts
-        counts[base + _bin_of(duration_s)] += 1
-        if sum(counts[base : base + BINS]) >= ROW_LIMIT:
-            for i in range(base, base + BINS):
-                counts[i] //= 2
-        self._cache.clear()
+        bins = self._bins
+        index = base + _bin_of(duration_s)
+        at = bisect_left(bins, index << 16)
+        if at < len(bins) and bins[at] >> 16 == index:
+            bins[at] += 1
+        else:
+            bins.insert(at, index << 16 | 1)
+        lo, hi = bisect_left(bins, base << 16), bisect_left(bins, (base + BINS) << 16)
+        if sum(packed & 0xFFFF for packed in bins[lo:hi]) >= ROW_LIMIT:
+            halved = [
+                (packed >> 16) << 16 | (packed & 0xFFFF) // 2
+                for packed in bins[lo:hi]
+                if (packed & 0xFFFF) >= 2  # a bin halved to zero is dropped
+            ]
+            bins[lo:hi] = array("I", halved)
+        self._cache = None
 
     def thresholds(
         self, start_hour: int, weekend: bool, config: RoutineConfig
@@ -114,25 +140,30 @@ class Routine:
         if self.observed_days < config.usable_days:
             return None
         key = (start_hour, weekend)
-        if key in self._cache:
-            return self._cache[key]
+        cache = self._cache
+        if cache is None:
+            cache = self._cache = {}
+        elif key in cache:
+            return cache[key]
         result = self._compute(start_hour, weekend, config)
-        self._cache[key] = result
+        cache[key] = result
         return result
 
     def _pooled(self, hours: list[tuple[int, float]], weekend: bool, split: bool) -> list[float]:
         pooled = [0.0] * BINS
-        counts = self.counts
+        bins = self._bins
         for hour, weight in hours:
             for kind_weekend in (False, True):
                 w = weight
                 if split and kind_weekend != weekend:
                     w *= 0.25
                 base = ((24 if kind_weekend else 0) + hour % 24) * BINS
-                for i in range(BINS):
-                    c = counts[base + i]
-                    if c:
-                        pooled[i] += w * c
+                at = bisect_left(bins, base << 16)
+                end = bisect_left(bins, (base + BINS) << 16)
+                while at < end:  # the row's non-zero bins, in bin order
+                    packed = bins[at]
+                    pooled[(packed >> 16) - base] += w * (packed & 0xFFFF)
+                    at += 1
         return pooled
 
     def _compute(self, hour: int, weekend: bool, config: RoutineConfig) -> Thresholds | None:
@@ -159,23 +190,40 @@ class Routine:
     # -- persistence -------------------------------------------------------------------------
 
     def to_bytes(self) -> bytes:
-        """A compact snapshot (about 1.5 KiB) for the store."""
+        """A compact snapshot for the store: the non-zero bins only (a few hundred bytes; a
+        restart of a hundred thousand households reads them without decoding each bin)."""
         observed = array("d", [self.observed_s])
-        return _HEADER + observed.tobytes() + self.counts.tobytes()
+        return _HEADER_SPARSE + observed.tobytes() + self._bins.tobytes()
 
     @classmethod
     def from_bytes(cls, data: bytes) -> Routine:
-        """The routine saved by :meth:`to_bytes`; a fresh one if the data is not recognised."""
+        """The routine saved by :meth:`to_bytes` (or by an older version, dense); a fresh one
+        if the data is not recognised."""
         routine = cls()
-        size = len(_HEADER) + 8 + 2 * ROWS * BINS
-        if len(data) != size or not data.startswith(_HEADER):
-            return routine
+        header = data[:4]
         observed = array("d")
+        if header == _HEADER_SPARSE and len(data) >= 12 and (len(data) - 12) % 4 == 0:
+            bins = array("I")
+            bins.frombytes(data[12:])
+            if not _well_formed(bins):
+                return routine  # not what to_bytes writes
+            routine._bins = bins
+        elif header == _HEADER and len(data) == len(_HEADER) + 8 + 2 * ROWS * BINS:
+            counts = array("H")
+            counts.frombytes(data[12:])
+            routine._bins = array("I", [i << 16 | c for i, c in enumerate(counts) if c])
+        else:
+            return routine
         observed.frombytes(data[4:12])
         routine.observed_s = observed[0]
-        routine.counts = array("H")
-        routine.counts.frombytes(data[12:])
         return routine
+
+
+def _well_formed(bins: array[int]) -> bool:
+    """Sorted, with valid bin indices: what bisect and the dense view rely on (checked with
+    C-level operations only: a restart reads a hundred thousand of these)."""
+    values = bins.tolist()
+    return values == sorted(values) and (not values or values[-1] >> 16 < ROWS * BINS)
 
 
 def _quantile(pooled: list[float], q: float) -> float:

@@ -1,0 +1,78 @@
+"""The routine's sparse histogram counts exactly as the dense ``uint16`` one it replaced."""
+
+from __future__ import annotations
+
+import random
+import sys
+from array import array
+
+from careplug.domain.routine import BINS, HOUR, MIN_SILENCE_S, ROW_LIMIT, ROWS, Routine, _bin_of
+
+
+def dense_reference(events: list[tuple[int, bool, float]]) -> list[int]:
+    """The histogram as first specified: one dense row per start hour, halved when full."""
+    counts = [0] * (ROWS * BINS)
+    for hour, weekend, duration in events:
+        if duration < MIN_SILENCE_S:
+            continue
+        base = ((24 if weekend else 0) + hour) * BINS
+        counts[base + _bin_of(duration)] += 1
+        if sum(counts[base : base + BINS]) >= ROW_LIMIT:
+            for i in range(base, base + BINS):
+                counts[i] //= 2
+    return counts
+
+
+def test_sparse_counts_match_the_dense_histogram() -> None:
+    """Random silences, many enough to halve rows: the same counts and the same snapshot."""
+    for seed in range(40):
+        rnd = random.Random(seed)
+        events = [
+            (
+                rnd.choice([7, 9, 22]) if rnd.random() < 0.5 else rnd.randrange(24),
+                rnd.random() < 0.3,
+                MIN_SILENCE_S * 2 ** (rnd.random() * 9) if rnd.random() < 0.8 else 600.0,
+            )
+            for _ in range(rnd.choice([5, 200, 3000]))
+        ]
+        routine = Routine()
+        for event in events:
+            routine.observe(*event)
+        assert list(routine.counts) == dense_reference(events)
+        again = Routine.from_bytes(routine.to_bytes())
+        assert list(again.counts) == list(routine.counts)
+        assert again.to_bytes() == routine.to_bytes()
+        assert again.observed_s == routine.observed_s
+        # a snapshot written by the dense version before it reads the same
+        dense = b"CPR1" + array("d", [routine.observed_s]).tobytes()
+        dense += array("H", dense_reference(events)).tobytes()
+        legacy = Routine.from_bytes(dense)
+        assert legacy.to_bytes() == routine.to_bytes()
+
+
+def test_malformed_snapshots_give_a_fresh_routine() -> None:
+    """Truncated, unsorted or out-of-range sparse data is not trusted."""
+    good = Routine()
+    good.observe(9, False, 4 * HOUR)
+    good.observe(22, False, 9 * HOUR)
+    data = good.to_bytes()
+    assert Routine.from_bytes(data).to_bytes() == data
+    head, bins = data[:12], array("I")
+    bins.frombytes(data[12:])
+    for bad in (
+        data[:-1],
+        head + array("I", reversed(bins)).tobytes(),
+        head + array("I", [(ROWS * BINS) << 16 | 1]).tobytes(),
+    ):
+        assert Routine.from_bytes(bad).observed_s == 0.0
+        assert not any(Routine.from_bytes(bad).counts)
+
+
+def test_a_learnt_routine_is_small_in_memory() -> None:
+    """Two months of a regular day keep well under the 1.5 KiB of the dense histogram."""
+    routine = Routine()
+    for day in range(60):
+        weekend = day % 7 >= 5
+        for hour, length in ((9, 1.5), (13, 2.5), (15, 3.0), (22, 9.0)):
+            routine.observe(hour, weekend, length * HOUR * (1 + 0.1 * (day % 3)))
+    assert sys.getsizeof(routine._bins) < 300
