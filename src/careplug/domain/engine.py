@@ -335,6 +335,8 @@ class PlugMemory:
     longest_on_s: float = 0.0
     standby_ref_w: float | None = None
     zero_since: float | None = None
+    gateway: str | None = None
+    """The gateway its messages came through: a gateway outage is rebuilt after a restart."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -428,6 +430,8 @@ class Engine:
             plug.standby_ref_w, plug.zero_since = memory.standby_ref_w, memory.zero_since
             if not act.pinned_standby:
                 act.standby_w = memory.standby_w
+            if memory.gateway is not None:
+                self.note_gateway(memory.plug, memory.gateway)
         for hm in households:
             state = self.households.get(hm.household)
             if state is None:
@@ -454,28 +458,25 @@ class Engine:
             self._schedule(state, self._started_at)
 
     def _restore_outage(self, alert: Alert) -> None:
-        """An area outage open before the restart: its area's plugs still offline stay held
-        back, and it resolves as before once most of them are back."""
+        """An area or gateway outage open before the restart: its plugs still offline stay
+        held back, and it resolves as before once most of them are back."""
         self.open_alerts[(alert.household, alert.kind)] = alert
-        for group in self._areas.values():
+        for group in itertools.chain(self._areas.values(), self._gateways.values()):
             if group.alert_household != alert.household or group.outage is not None:
                 continue
             outage = group.outage = Outage(
-                group,
-                alert.since or alert.raised_at,
-                (
-                    alert.household,
-                    alert.kind,
-                ),
+                group, alert.since or alert.raised_at, (alert.household, alert.kind)
             )
-            for state in self.households.values():
-                if (state.spec.area or "") != group.name:
-                    continue
-                for plug in state.plugs:
-                    if plug.offline_since is not None and plug.outage is None:
-                        plug.outage = outage
-                        outage.plugs.add(plug.spec.id)
-                        outage.offline.add(plug.spec.id)
+            for plug in self.plugs.values():
+                member = (
+                    (plug.household.spec.area or "") == group.name
+                    if group.kind == "area"
+                    else plug.gateway == group.name
+                )
+                if member and plug.offline_since is not None and plug.outage is None:
+                    plug.outage = outage
+                    outage.plugs.add(plug.spec.id)
+                    outage.offline.add(plug.spec.id)
 
     # -- inputs ----------------------------------------------------------------------------
 
@@ -771,6 +772,7 @@ class Engine:
         if plug.gateway is not None:
             self._gateways[plug.gateway].total -= 1
         plug.gateway = gateway
+        self._dirty_plugs.add(plug_id)  # persisted: a gateway outage must survive a restart
         group = self._gateways.get(gateway)
         if group is None:
             group = self._gateways[gateway] = OutageGroup("gateway", gateway)
@@ -1363,6 +1365,7 @@ class Engine:
             plug.longest_on_s,
             plug.standby_ref_w,
             plug.zero_since,
+            plug.gateway,
         )
 
     @staticmethod
