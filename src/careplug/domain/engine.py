@@ -24,7 +24,7 @@ import heapq
 import itertools
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from careplug.domain import alerts as alert_rules
@@ -48,6 +48,7 @@ from careplug.domain.model import (
 )
 from careplug.domain.routine import (
     MIN_SILENCE_S,
+    NIGHT_ANCHOR_H,
     Routine,
     RoutineConfig,
     Thresholds,
@@ -610,11 +611,25 @@ class Engine:
         gap = at - start
         if gap >= state.threshold_s:
             return  # past the backstop: never "normal", whoever ended it
+        self._learn_day_start(state, routine, start, at)
         if gap < MIN_SILENCE_S:
             routine.observed_s += gap  # counts as observed time; saved with the next silence
             return
         local = datetime.fromtimestamp(start, _zone(state.spec.timezone))
         routine.observe(local.hour, local.weekday() >= 5, gap)
+        state.routine_dirty = True
+
+    @staticmethod
+    def _learn_day_start(state: HouseholdState, routine: Routine, start: float, at: float) -> None:
+        """A silence spanning the night's anchor (04:00) tells when the day started."""
+        anchor = _night_anchor(start, state.spec.timezone)
+        if at < anchor.timestamp():
+            return
+        end = datetime.fromtimestamp(at, anchor.tzinfo)
+        hour = None
+        if end.date() == anchor.date():
+            hour = end.hour + end.minute / 60.0 + end.second / HOUR
+        routine.observe_day_start(hour)
         state.routine_dirty = True
 
     def _track_use(
@@ -1086,12 +1101,17 @@ class Engine:
             next_due.append(base + state.blind_s + after)
         if reached is None:
             return
+        tz = state.spec.timezone
+        if levels.day_start_h is not None and reached is not Severity.ATTENTION:
+            start_by = levels.day_start_h
+            usual = f"usually active by {int(start_by):02d}:{int(start_by % 1 * 60):02d}"
+        else:
+            usual = f"usually active again within {describe_duration(levels.usual_s)} at this hour"
         self._raise_or_escalate(
             state,
             reached,
             at,
-            f"no activity since {local_time(base, state.spec.timezone)}; usually active "
-            f"again within {describe_duration(levels.usual_s)} at this hour",
+            f"no activity since {local_time(base, tz)}; {usual}",
             since=base,
             details={
                 "silence_h": round(silence / HOUR, 2),
@@ -1108,6 +1128,7 @@ class Engine:
         assert state.routine is not None
         local = datetime.fromtimestamp(base, _zone(state.spec.timezone))
         levels = state.routine.thresholds(local.hour, local.weekday() >= 5, self.config.routine)
+        levels = self._with_day_start(state, state.routine, base, levels)
         if levels is not None and levels.critical_s > state.threshold_s:
             levels = Thresholds(
                 min(levels.attention_s, state.threshold_s),
@@ -1117,6 +1138,32 @@ class Engine:
             )
         state.levels = (base, levels)
         return levels
+
+    def _with_day_start(
+        self, state: HouseholdState, routine: Routine, base: float, levels: Thresholds | None
+    ) -> Thresholds | None:
+        """Bring the warning forward to "not started the day" when that comes first."""
+        config = self.config.routine
+        if routine.observed_days < config.usable_days:
+            return levels
+        day_start = routine.day_start(config)
+        if day_start is None:
+            return levels
+        start_by, improbable_after = day_start
+        anchor = _night_anchor(base, state.spec.timezone)
+        midnight = anchor.replace(hour=0)
+        limit = max(config.warning_min_s, midnight.timestamp() + improbable_after * HOUR - base)
+        if levels is None:
+            return Thresholds(limit, limit, state.threshold_s, limit, start_by)
+        if limit >= levels.warning_s:
+            return levels
+        return Thresholds(
+            min(levels.attention_s, limit),
+            limit,
+            max(levels.critical_s, limit),
+            levels.usual_s,
+            start_by,
+        )
 
     def _raise_or_escalate(
         self,
@@ -1414,6 +1461,15 @@ class Engine:
 @functools.lru_cache(maxsize=64)
 def _zone(name: str) -> ZoneInfo:
     return ZoneInfo(name)
+
+
+def _night_anchor(at: float, timezone: str) -> datetime:
+    """The first local 04:00 after ``at``: the point every night silence spans."""
+    local = datetime.fromtimestamp(at, _zone(timezone))
+    anchor = local.replace(hour=int(NIGHT_ANCHOR_H), minute=0, second=0, microsecond=0)
+    if local.hour >= 4:
+        anchor += timedelta(days=1)
+    return anchor
 
 
 def local_time(at: float, timezone: str) -> str:

@@ -30,7 +30,16 @@ ROWS = 48  # 24 weekday hours, then 24 weekend hours
 ROW_LIMIT = 400
 """A row whose total reaches this is halved: recent weeks weigh more, counts fit uint16."""
 _NEIGHBOUR_WEIGHTS = ((0, 4), (-1, 2), (1, 2), (-2, 1), (2, 1))
-_HEADER = b"CPR1"
+_HEADER_V1 = b"CPR1"
+_HEADER = b"CPR2"
+
+NIGHT_ANCHOR_H = 4.0
+"""The local hour every night silence spans: the first activity after it starts the day."""
+DAY_START_LAST_H = 14.0
+"""A night silence still unbroken at this local hour counts as "no morning start"."""
+DAY_START_BIN_H = 0.25
+DAY_START_BINS = int((DAY_START_LAST_H - NIGHT_ANCHOR_H) / DAY_START_BIN_H) + 1
+"""Quarter-hour bins of the day-start time from 04:00 to 14:00, then one overflow bin."""
 
 
 def _bin_of(duration_s: float) -> int:
@@ -52,6 +61,11 @@ class RoutineConfig:
     ``attention_q`` / ``warning_q``: quantiles of the pooled silences for the two levels;
     ``warning_factor`` / ``critical_factor`` stretch the warning quantile beyond what was seen.
     ``*_min_s``: floors, so a normal short gap never raises anything.
+    ``day_start_q`` / ``day_start_min_nights`` / ``day_start_margin_s``: "not started the
+    day": once this many nights are learnt, a night silence still unbroken past the
+    ``day_start_q`` quantile of the household's day-start time plus a margin (at least
+    ``day_start_margin_s``, more for an irregular sleeper: the spread from the median to that
+    quantile) is a warning. No such level when the household often has no morning activity.
     """
 
     usable_days: float = 14.0
@@ -64,6 +78,9 @@ class RoutineConfig:
     attention_min_s: float = 2 * HOUR
     warning_min_s: float = 4 * HOUR
     critical_min_s: float = 6 * HOUR
+    day_start_q: float = 0.98
+    day_start_min_nights: float = 14.0
+    day_start_margin_s: float = 1 * HOUR
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,16 +91,21 @@ class Thresholds:
     warning_s: float
     critical_s: float
     usual_s: float
+    day_start_h: float | None = None
+    """Set when the warning comes from "not started the day": the local hour by which this
+    household is usually active."""
 
 
 class Routine:
     """Learnt silence lengths of one household, by local start hour (mutable, bounded)."""
 
-    __slots__ = ("_cache", "counts", "observed_s")
+    __slots__ = ("_cache", "counts", "observed_s", "starts")
 
     def __init__(self) -> None:
         self.counts = array("H", bytes(2 * ROWS * BINS))
         self.observed_s = 0.0
+        # when the day started (first activity after the 04:00 of a night silence)
+        self.starts = array("H", bytes(2 * DAY_START_BINS))
         self._cache: dict[tuple[int, bool], Thresholds | None] = {}
 
     @property
@@ -106,6 +128,36 @@ class Routine:
             for i in range(base, base + BINS):
                 counts[i] //= 2
         self._cache.clear()
+
+    def observe_day_start(self, hour: float | None) -> None:
+        """Learn one night: the local hour (from 04:00) its silence ended, or None when it was
+        still unbroken at 14:00 (no morning activity that day)."""
+        if hour is None or hour >= DAY_START_LAST_H:
+            index = DAY_START_BINS - 1
+        else:
+            index = int((max(hour, NIGHT_ANCHOR_H) - NIGHT_ANCHOR_H) / DAY_START_BIN_H)
+        starts = self.starts
+        starts[index] += 1
+        if sum(starts) >= ROW_LIMIT // 4:
+            # about three months of nights: recent weeks weigh more
+            for i in range(DAY_START_BINS):
+                starts[i] //= 2
+
+    def day_start(self, config: RoutineConfig) -> tuple[float, float] | None:
+        """(usually active by, improbable after): local hours of the morning for a day not yet
+        started; None while fewer nights are learnt, or when mornings without activity are
+        common."""
+        starts = self.starts
+        total = sum(starts)
+        if total < config.day_start_min_nights:
+            return None
+        target_hi = config.day_start_q * total
+        if total - starts[DAY_START_BINS - 1] < target_hi:
+            return None  # too many mornings without any activity: no "day start" to expect
+        high = _bin_quantile(starts, target_hi)
+        median = _bin_quantile(starts, 0.5 * total)
+        margin = max(config.day_start_margin_s / HOUR, high - median)
+        return high, high + margin
 
     def thresholds(
         self, start_hour: int, weekend: bool, config: RoutineConfig
@@ -159,22 +211,30 @@ class Routine:
     # -- persistence -------------------------------------------------------------------------
 
     def to_bytes(self) -> bytes:
-        """A compact snapshot (about 1.5 KiB) for the store."""
+        """A compact snapshot (about 1.6 KiB) for the store."""
         observed = array("d", [self.observed_s])
-        return _HEADER + observed.tobytes() + self.counts.tobytes()
+        return _HEADER + observed.tobytes() + self.counts.tobytes() + self.starts.tobytes()
 
     @classmethod
     def from_bytes(cls, data: bytes) -> Routine:
-        """The routine saved by :meth:`to_bytes`; a fresh one if the data is not recognised."""
+        """The routine saved by :meth:`to_bytes` (or by the previous format, without day
+        starts); a fresh one if the data is not recognised."""
         routine = cls()
-        size = len(_HEADER) + 8 + 2 * ROWS * BINS
-        if len(data) != size or not data.startswith(_HEADER):
+        size_v1 = len(_HEADER) + 8 + 2 * ROWS * BINS
+        if data.startswith(_HEADER_V1) and len(data) == size_v1:
+            starts = b""
+        elif data.startswith(_HEADER) and len(data) == size_v1 + 2 * DAY_START_BINS:
+            starts = data[size_v1:]
+        else:
             return routine
         observed = array("d")
         observed.frombytes(data[4:12])
         routine.observed_s = observed[0]
         routine.counts = array("H")
-        routine.counts.frombytes(data[12:])
+        routine.counts.frombytes(data[12:size_v1])
+        if starts:
+            routine.starts = array("H")
+            routine.starts.frombytes(starts)
         return routine
 
 
@@ -193,6 +253,16 @@ def _quantile(pooled: list[float], q: float) -> float:
             return _edge(i + fraction)
         running += weight
     return _edge(BINS)
+
+
+def _bin_quantile(starts: array[int], target: float) -> float:
+    """The local hour by which ``target`` of the learnt day starts had happened."""
+    running = 0.0
+    for i, count in enumerate(starts):
+        if count and running + count >= target:
+            return NIGHT_ANCHOR_H + (i + (target - running) / count) * DAY_START_BIN_H
+        running += count
+    return DAY_START_LAST_H
 
 
 def describe_duration(seconds: float) -> str:

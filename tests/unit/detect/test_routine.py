@@ -17,6 +17,7 @@ def trained(days: int, silence_h: float = 1.5, night_h: float = 9.0) -> Routine:
     """A routine with a short morning silence and a long night one per day."""
     routine = Routine()
     for _ in range(days):
+        routine.observe_day_start(7.0)
         routine.observe(9, False, silence_h * HOUR)
         routine.observe(22, False, night_h * HOUR)
         routine.observe(12, False, 0.2 * HOUR)  # a short gap: observed time only
@@ -60,7 +61,34 @@ def test_snapshot_is_small_and_round_trips() -> None:
     again = Routine.from_bytes(data)
     assert again.observed_days == routine.observed_days
     assert again.thresholds(22, False, CONFIG) == routine.thresholds(22, False, CONFIG)
+    assert again.day_start(CONFIG) == routine.day_start(CONFIG) is not None
     assert Routine.from_bytes(b"garbage").observed_days == 0.0
+
+
+def test_a_snapshot_of_the_first_format_still_loads() -> None:
+    """Routines stored before day starts were learnt (``CPR1``) keep their silences."""
+    routine = trained(30)
+    old = b"CPR1" + routine.to_bytes()[4 : 12 + len(routine.counts) * 2]
+    again = Routine.from_bytes(old)
+    assert again.observed_days == routine.observed_days
+    assert again.thresholds(22, False, CONFIG) == routine.thresholds(22, False, CONFIG)
+    assert again.day_start(CONFIG) is None  # learnt afresh
+
+
+def test_day_start_is_learnt_from_nights_and_needs_regular_mornings() -> None:
+    """Up between 06:30 and 07:30: a day not started by about 08:30 is improbable. A
+    household with no morning activity one day in four has no such expectation."""
+    regular = Routine()
+    for night in range(20):
+        regular.observe_day_start(6.5 + (night % 5) / 4)
+    usual_by, improbable_after = regular.day_start(CONFIG) or (0.0, 0.0)
+    assert 7.5 <= usual_by <= 7.75  # the quarter-hour of the latest start
+    assert improbable_after == usual_by + 1.0  # the 1 h margin: the spread is smaller
+    assert Routine().day_start(CONFIG) is None  # nothing learnt
+    sparse = Routine()
+    for night in range(20):
+        sparse.observe_day_start(None if night % 4 == 0 else 7.0)
+    assert sparse.day_start(CONFIG) is None
 
 
 def test_memory_stays_bounded_over_years() -> None:
