@@ -24,7 +24,7 @@ import heapq
 import itertools
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from careplug.domain import alerts as alert_rules
@@ -47,8 +47,8 @@ from careplug.domain.model import (
     Severity,
 )
 from careplug.domain.routine import (
+    ANCHORS_H,
     MIN_SILENCE_S,
-    NIGHT_ANCHOR_H,
     Routine,
     RoutineConfig,
     Thresholds,
@@ -611,7 +611,7 @@ class Engine:
         gap = at - start
         if gap >= state.threshold_s:
             return  # past the backstop: never "normal", whoever ended it
-        self._learn_day_start(state, routine, start, at)
+        self._learn_waits(state, routine, start, at)
         if gap < MIN_SILENCE_S:
             routine.observed_s += gap  # counts as observed time; saved with the next silence
             return
@@ -620,17 +620,11 @@ class Engine:
         state.routine_dirty = True
 
     @staticmethod
-    def _learn_day_start(state: HouseholdState, routine: Routine, start: float, at: float) -> None:
-        """A silence spanning the night's anchor (04:00) tells when the day started."""
-        anchor = _night_anchor(start, state.spec.timezone)
-        if at < anchor.timestamp():
-            return
-        end = datetime.fromtimestamp(at, anchor.tzinfo)
-        hour = None
-        if end.date() == anchor.date():
-            hour = end.hour + end.minute / 60.0 + end.second / HOUR
-        routine.observe_day_start(hour)
-        state.routine_dirty = True
+    def _learn_waits(state: HouseholdState, routine: Routine, start: float, at: float) -> None:
+        """Every anchor hour the silence ``[start, at)`` spans learns its wait (to ``at``)."""
+        for anchor, when, weekend in _anchors_after(start, at, state.spec.timezone):
+            routine.observe_wait(anchor, weekend, (at - when) / HOUR)
+            state.routine_dirty = True
 
     def _track_use(
         self, plug: PlugState, reason: ActivityReason, at: float, effects: list[Effect]
@@ -1102,9 +1096,9 @@ class Engine:
         if reached is None:
             return
         tz = state.spec.timezone
-        if levels.day_start_h is not None and reached is not Severity.ATTENTION:
-            start_by = levels.day_start_h
-            usual = f"usually active by {int(start_by):02d}:{int(start_by % 1 * 60):02d}"
+        if levels.usual_by_h is not None and reached is not Severity.ATTENTION:
+            usual_by = levels.usual_by_h
+            usual = f"usually active again by {int(usual_by):02d}:{int(usual_by % 1 * 60):02d}"
         else:
             usual = f"usually active again within {describe_duration(levels.usual_s)} at this hour"
         self._raise_or_escalate(
@@ -1128,7 +1122,7 @@ class Engine:
         assert state.routine is not None
         local = datetime.fromtimestamp(base, _zone(state.spec.timezone))
         levels = state.routine.thresholds(local.hour, local.weekday() >= 5, self.config.routine)
-        levels = self._with_day_start(state, state.routine, base, levels)
+        levels = self._with_waits(state, state.routine, base, levels)
         if levels is not None and levels.critical_s > state.threshold_s:
             levels = Thresholds(
                 min(levels.attention_s, state.threshold_s),
@@ -1139,22 +1133,29 @@ class Engine:
         state.levels = (base, levels)
         return levels
 
-    def _with_day_start(
+    def _with_waits(
         self, state: HouseholdState, routine: Routine, base: float, levels: Thresholds | None
     ) -> Thresholds | None:
-        """Bring the warning forward to "not started the day" when that comes first."""
+        """Bring the warning forward when the silence outlasts the usual wait from one of the
+        anchor hours it spans ("not started the day", "no evening")."""
         config = self.config.routine
         if routine.observed_days < config.usable_days:
             return levels
-        day_start = routine.day_start(config)
-        if day_start is None:
+        best: tuple[float, float] | None = None  # (warning at, usually active again by)
+        horizon = base + state.threshold_s
+        for anchor, when, weekend in _anchors_after(base, horizon, state.spec.timezone):
+            expected = routine.expected_wait(anchor, weekend, config)
+            if expected is None:
+                continue
+            usual, improbable = expected
+            warn_at = when + improbable * HOUR
+            if best is None or warn_at < best[0]:
+                best = (warn_at, (ANCHORS_H[anchor] + usual) % 24.0)
+        if best is None:
             return levels
-        start_by, improbable_after = day_start
-        anchor = _night_anchor(base, state.spec.timezone)
-        midnight = anchor.replace(hour=0)
-        limit = max(config.warning_min_s, midnight.timestamp() + improbable_after * HOUR - base)
+        limit = max(config.warning_min_s, best[0] - base)
         if levels is None:
-            return Thresholds(limit, limit, state.threshold_s, limit, start_by)
+            return Thresholds(limit, limit, state.threshold_s, limit, best[1])
         if limit >= levels.warning_s:
             return levels
         return Thresholds(
@@ -1162,7 +1163,7 @@ class Engine:
             limit,
             max(levels.critical_s, limit),
             levels.usual_s,
-            start_by,
+            best[1],
         )
 
     def _raise_or_escalate(
@@ -1463,13 +1464,23 @@ def _zone(name: str) -> ZoneInfo:
     return ZoneInfo(name)
 
 
-def _night_anchor(at: float, timezone: str) -> datetime:
-    """The first local 04:00 after ``at``: the point every night silence spans."""
-    local = datetime.fromtimestamp(at, _zone(timezone))
-    anchor = local.replace(hour=int(NIGHT_ANCHOR_H), minute=0, second=0, microsecond=0)
-    if local.hour >= 4:
-        anchor += timedelta(days=1)
-    return anchor
+def _anchors_after(start: float, end: float, timezone: str) -> list[tuple[int, float, bool]]:
+    """(anchor index, time, weekend) of every anchor hour in ``(start, end]``, local time.
+    Days are 24 h from local midnight: on a daylight-saving change an anchor is an hour off,
+    which a learnt wait of half-hour bins and an hour's margin absorbs."""
+    local = datetime.fromtimestamp(start, _zone(timezone))
+    midnight = start - (local.hour * HOUR + local.minute * 60.0 + local.second)
+    weekday = local.weekday()
+    out: list[tuple[int, float, bool]] = []
+    day = 0
+    while True:
+        for index, hour in enumerate(ANCHORS_H):
+            when = midnight + day * 86400.0 + hour * HOUR
+            if when > end:
+                return out
+            if when > start:
+                out.append((index, when, (weekday + day) % 7 >= 5))
+        day += 1
 
 
 def local_time(at: float, timezone: str) -> str:

@@ -33,13 +33,14 @@ _NEIGHBOUR_WEIGHTS = ((0, 4), (-1, 2), (1, 2), (-2, 1), (2, 1))
 _HEADER_V1 = b"CPR1"
 _HEADER = b"CPR2"
 
-NIGHT_ANCHOR_H = 4.0
-"""The local hour every night silence spans: the first activity after it starts the day."""
-DAY_START_LAST_H = 14.0
-"""A night silence still unbroken at this local hour counts as "no morning start"."""
-DAY_START_BIN_H = 0.25
-DAY_START_BINS = int((DAY_START_LAST_H - NIGHT_ANCHOR_H) / DAY_START_BIN_H) + 1
-"""Quarter-hour bins of the day-start time from 04:00 to 14:00, then one overflow bin."""
+ANCHORS_H = (1, 4, 7, 10, 13, 16, 19, 22)
+"""Local hours at which the wait for the next activity is learnt: how long after 04:00 the day
+starts, how long after 16:00 the evening does, and so on."""
+WAIT_BIN_H = 0.5
+WAIT_LAST_H = 10.0
+WAIT_BINS = int(WAIT_LAST_H / WAIT_BIN_H) + 1
+"""Half-hour bins of the wait up to 10 h, then one bin for "10 h or more"."""
+_WAIT_ROWS = 2 * len(ANCHORS_H)  # weekday rows, then weekend rows
 
 
 def _bin_of(duration_s: float) -> int:
@@ -61,11 +62,17 @@ class RoutineConfig:
     ``attention_q`` / ``warning_q``: quantiles of the pooled silences for the two levels;
     ``warning_factor`` / ``critical_factor`` stretch the warning quantile beyond what was seen.
     ``*_min_s``: floors, so a normal short gap never raises anything.
-    ``day_start_q`` / ``day_start_min_nights`` / ``day_start_margin_s``: "not started the
-    day": once this many nights are learnt, a night silence still unbroken past the
-    ``day_start_q`` quantile of the household's day-start time plus a margin (at least
-    ``day_start_margin_s``, more for an irregular sleeper: the spread from the median to that
-    quantile) is a warning. No such level when the household often has no morning activity.
+    ``warnings_per_month``: how many warnings a household's normal silences may cause per
+    month. A household with many silences a day would get ``1 - warning_q`` of each as a
+    warning (one person with 6 silences a day: 1.8 a month at the 99 % quantile); its warning
+    quantile is raised to ``1 - rate / silences per month`` instead, extrapolated from the
+    learnt tail (the log-duration grows as much per tenfold rarer as from 90 % to 99 %).
+    ``wait_q`` / ``wait_min_days`` / ``wait_margin_s``: once this many days are learnt, a
+    silence still unbroken at one of :data:`ANCHORS_H` longer than the ``wait_q`` quantile of
+    this household's wait from that hour to its next activity, plus a margin (at least
+    ``wait_margin_s``, more for an irregular person: the spread from the median to that
+    quantile), is a warning: "not started the day", "no evening". No such level at an hour
+    after which the household is often silent for 10 h or more.
     """
 
     usable_days: float = 14.0
@@ -78,9 +85,10 @@ class RoutineConfig:
     attention_min_s: float = 2 * HOUR
     warning_min_s: float = 4 * HOUR
     critical_min_s: float = 6 * HOUR
-    day_start_q: float = 0.98
-    day_start_min_nights: float = 14.0
-    day_start_margin_s: float = 1 * HOUR
+    warnings_per_month: float = 0.25
+    wait_q: float = 0.98
+    wait_min_days: float = 14.0
+    wait_margin_s: float = 1 * HOUR
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,21 +99,21 @@ class Thresholds:
     warning_s: float
     critical_s: float
     usual_s: float
-    day_start_h: float | None = None
-    """Set when the warning comes from "not started the day": the local hour by which this
-    household is usually active."""
+    usual_by_h: float | None = None
+    """Set when the warning comes from an anchor's wait ("not started the day"): the local
+    hour by which this household is usually active again."""
 
 
 class Routine:
     """Learnt silence lengths of one household, by local start hour (mutable, bounded)."""
 
-    __slots__ = ("_cache", "counts", "observed_s", "starts")
+    __slots__ = ("_cache", "counts", "observed_s", "waits")
 
     def __init__(self) -> None:
         self.counts = array("H", bytes(2 * ROWS * BINS))
         self.observed_s = 0.0
-        # when the day started (first activity after the 04:00 of a night silence)
-        self.starts = array("H", bytes(2 * DAY_START_BINS))
+        # the wait from each anchor hour to the next activity
+        self.waits = array("B", bytes(_WAIT_ROWS * WAIT_BINS))  # rows halve at 100
         self._cache: dict[tuple[int, bool], Thresholds | None] = {}
 
     @property
@@ -129,35 +137,38 @@ class Routine:
                 counts[i] //= 2
         self._cache.clear()
 
-    def observe_day_start(self, hour: float | None) -> None:
-        """Learn one night: the local hour (from 04:00) its silence ended, or None when it was
-        still unbroken at 14:00 (no morning activity that day)."""
-        if hour is None or hour >= DAY_START_LAST_H:
-            index = DAY_START_BINS - 1
-        else:
-            index = int((max(hour, NIGHT_ANCHOR_H) - NIGHT_ANCHOR_H) / DAY_START_BIN_H)
-        starts = self.starts
-        starts[index] += 1
-        if sum(starts) >= ROW_LIMIT // 4:
-            # about three months of nights: recent weeks weigh more
-            for i in range(DAY_START_BINS):
-                starts[i] //= 2
+    def observe_wait(self, anchor: int, weekend: bool, wait_h: float) -> None:
+        """Learn one day's wait from ``ANCHORS_H[anchor]`` (local) to the next activity."""
+        index = min(int(max(wait_h, 0.0) / WAIT_BIN_H), WAIT_BINS - 1)
+        base = ((len(ANCHORS_H) if weekend else 0) + anchor) * WAIT_BINS
+        waits = self.waits
+        waits[base + index] += 1
+        if sum(waits[base : base + WAIT_BINS]) >= ROW_LIMIT // 4:
+            # about six months of such days: recent weeks weigh more
+            for i in range(base, base + WAIT_BINS):
+                waits[i] //= 2
 
-    def day_start(self, config: RoutineConfig) -> tuple[float, float] | None:
-        """(usually active by, improbable after): local hours of the morning for a day not yet
-        started; None while fewer nights are learnt, or when mornings without activity are
-        common."""
-        starts = self.starts
-        total = sum(starts)
-        if total < config.day_start_min_nights:
+    def expected_wait(
+        self, anchor: int, weekend: bool, config: RoutineConfig
+    ) -> tuple[float, float] | None:
+        """(usual, improbable): hours after ``ANCHORS_H[anchor]`` by which this household is
+        usually active again and after which a silence is improbable; None while fewer days
+        are learnt, or when a silence of 10 h or more from that hour is common here.
+        Weekday and weekend are told apart as the silences are."""
+        own = ((len(ANCHORS_H) if weekend else 0) + anchor) * WAIT_BINS
+        other = ((0 if weekend else len(ANCHORS_H)) + anchor) * WAIT_BINS
+        weight = 0.25 if self.observed_days >= config.split_days else 1.0
+        raw = self.waits
+        pooled = [raw[own + i] + weight * raw[other + i] for i in range(WAIT_BINS)]
+        total = sum(pooled)
+        if total < config.wait_min_days:
             return None
-        target_hi = config.day_start_q * total
-        if total - starts[DAY_START_BINS - 1] < target_hi:
-            return None  # too many mornings without any activity: no "day start" to expect
-        high = _bin_quantile(starts, target_hi)
-        median = _bin_quantile(starts, 0.5 * total)
-        margin = max(config.day_start_margin_s / HOUR, high - median)
-        return high, high + margin
+        target = config.wait_q * total
+        if total - pooled[-1] < target:
+            return None  # often silent for 10 h or more from here: nothing to expect
+        high = _wait_quantile(pooled, target)
+        median = _wait_quantile(pooled, 0.5 * total)
+        return high, high + max(config.wait_margin_s / HOUR, high - median)
 
     def thresholds(
         self, start_hour: int, weekend: bool, config: RoutineConfig
@@ -203,28 +214,43 @@ class Routine:
         if sum(pooled) < config.min_samples:
             return None
         attention = max(config.attention_min_s, _quantile(pooled, config.attention_q))
-        high = _quantile(pooled, config.warning_q)
+        high = self._rare(pooled, config)
         warning = max(config.warning_min_s, attention, high * config.warning_factor)
         critical = max(config.critical_min_s, warning, high * config.critical_factor)
         return Thresholds(attention, warning, critical, _quantile(pooled, config.attention_q))
+
+    def _rare(self, pooled: list[float], config: RoutineConfig) -> float:
+        """The warning quantile's duration, pushed into the tail so that this household's
+        normal silences cause about ``warnings_per_month`` warnings at most."""
+        high = _quantile(pooled, config.warning_q)
+        tail = 1.0 - config.warning_q
+        per_month = 30.0 * sum(self.counts) / max(self.observed_days, 1.0)
+        if config.warnings_per_month <= 0 or per_month * tail <= config.warnings_per_month:
+            return high
+        wanted = config.warnings_per_month / per_month
+        low = _quantile(pooled, 0.9)
+        if low <= 0 or high <= low or tail >= 0.1:
+            return high
+        per_decade = math.log(high / low) / math.log10(0.1 / tail)
+        return float(high * math.exp(per_decade * math.log10(tail / wanted)))
 
     # -- persistence -------------------------------------------------------------------------
 
     def to_bytes(self) -> bytes:
         """A compact snapshot (about 1.6 KiB) for the store."""
         observed = array("d", [self.observed_s])
-        return _HEADER + observed.tobytes() + self.counts.tobytes() + self.starts.tobytes()
+        return _HEADER + observed.tobytes() + self.counts.tobytes() + self.waits.tobytes()
 
     @classmethod
     def from_bytes(cls, data: bytes) -> Routine:
-        """The routine saved by :meth:`to_bytes` (or by the previous format, without day
-        starts); a fresh one if the data is not recognised."""
+        """The routine saved by :meth:`to_bytes` (or by the previous format, without the
+        waits); a fresh one if the data is not recognised."""
         routine = cls()
         size_v1 = len(_HEADER) + 8 + 2 * ROWS * BINS
         if data.startswith(_HEADER_V1) and len(data) == size_v1:
-            starts = b""
-        elif data.startswith(_HEADER) and len(data) == size_v1 + 2 * DAY_START_BINS:
-            starts = data[size_v1:]
+            waits = b""
+        elif data.startswith(_HEADER) and len(data) == size_v1 + _WAIT_ROWS * WAIT_BINS:
+            waits = data[size_v1:]
         else:
             return routine
         observed = array("d")
@@ -232,9 +258,9 @@ class Routine:
         routine.observed_s = observed[0]
         routine.counts = array("H")
         routine.counts.frombytes(data[12:size_v1])
-        if starts:
-            routine.starts = array("H")
-            routine.starts.frombytes(starts)
+        if waits:
+            routine.waits = array("B")
+            routine.waits.frombytes(waits)
         return routine
 
 
@@ -255,14 +281,14 @@ def _quantile(pooled: list[float], q: float) -> float:
     return _edge(BINS)
 
 
-def _bin_quantile(starts: array[int], target: float) -> float:
-    """The local hour by which ``target`` of the learnt day starts had happened."""
+def _wait_quantile(pooled: list[float], target: float) -> float:
+    """The wait (h) within which ``target`` of the learnt waits had ended."""
     running = 0.0
-    for i, count in enumerate(starts):
+    for i, count in enumerate(pooled):
         if count and running + count >= target:
-            return NIGHT_ANCHOR_H + (i + (target - running) / count) * DAY_START_BIN_H
+            return (i + (target - running) / count) * WAIT_BIN_H
         running += count
-    return DAY_START_LAST_H
+    return WAIT_LAST_H
 
 
 def describe_duration(seconds: float) -> str:

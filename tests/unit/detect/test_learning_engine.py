@@ -234,6 +234,6 @@ def test_a_day_not_started_is_a_warning_before_the_night_silence_looks_long() ->
     assert (event, severity) == ("raised", Severity.WARNING)
     local = datetime.fromtimestamp(warned_at, SEOUL)
     assert (local.day, local.hour) == (29, 8)  # the morning after (07:xx + 1 h margin)
-    assert alert.message == "no activity since 23:30; usually active by 07:14"
+    assert alert.message == "no activity since 23:30; usually active again by 07:29"
     critical = [s for s in facing if s[1] is Severity.CRITICAL]
     assert critical and critical[0][2] - warned_at > 2 * H
