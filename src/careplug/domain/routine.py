@@ -1,14 +1,22 @@
-"""A household's learnt routine: how long silences that start at each hour of the day last.
+"""A household's learnt routine: how long silences that start at each hour of the day last,
+and how long it usually takes, from a few fixed hours of the day, until the next activity.
 
 Pure and small. For each local hour (weekday and weekend apart) a fixed histogram of the
 log-duration of the silences that started in that hour and lasted at least ``MIN_SILENCE_S``
-(shorter gaps only count as observed time). 2 x 24 x 16 counts as ``uint16``: 1,536 bytes per
-household, serialised as-is. Learning is online: one silence at a time, when it ends; a row is
-halved when it grows large, so an old routine fades out and memory stays bounded.
+(shorter gaps only count as observed time): 2 x 24 x 16 counts as ``uint16``, 1,536 bytes. For
+each anchor hour (:data:`ANCHORS_H`, weekday and weekend apart) a histogram of the wait from it
+to the next activity, half-hour bins up to 10 h: 2 x 8 x 21 counts as ``uint8``, 336 bytes.
+Serialised as-is (1,884 bytes per household). Learning is online: one silence at a time, when
+it ends; a row is halved when it grows large, so an old routine fades out and memory stays
+bounded.
 
 Alert thresholds for a silence follow from the quantiles of the histogram pooled over the start
 hour and its neighbours (a person's day shifts by an hour now and then), falling back to the
-whole day when the hours around are thin. Nothing here reads a clock or does I/O.
+whole day when the hours around are thin; the warning quantile is pushed into the tail for a
+household with many silences a day, so that its normal days cause few warnings. The waits add
+a second, sharper test: a silence still unbroken long after the hour by which this person is
+nearly always active again ("not started the day") is a warning even when silences that long
+are common at other times. Nothing here reads a clock or does I/O.
 """
 
 from __future__ import annotations
@@ -85,7 +93,7 @@ class RoutineConfig:
     attention_min_s: float = 2 * HOUR
     warning_min_s: float = 4 * HOUR
     critical_min_s: float = 6 * HOUR
-    warnings_per_month: float = 0.25
+    warnings_per_month: float = 1.0
     wait_q: float = 0.98
     wait_min_days: float = 14.0
     wait_margin_s: float = 1 * HOUR
