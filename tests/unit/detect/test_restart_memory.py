@@ -18,7 +18,7 @@ from careplug.domain.model import (
     PlugSpec,
     RiskTier,
 )
-from tests.unit.detect.test_blind_spots import everyone_reports, plug_ids
+from tests.unit.detect.test_blind_spots import area, everyone_reports, plug_ids
 from tests.unit.test_engine import T0, H, Timeline, household, make
 
 CONFIG = DetectionConfig(catch_up_grace_s=0.0)
@@ -101,4 +101,25 @@ def test_a_gateway_outage_open_at_a_restart_still_holds_back_and_resolves(
     (resolved,) = t2.alerts(AlertKind.AREA_OUTAGE, "resolved")
     assert resolved.alert.id == outage.alert.id
     assert resolved.alert.outcome is Outcome.DEVICE_BACK_ONLINE
+    assert t2.alerts(AlertKind.DEVICE_OFFLINE) == []
+
+
+def test_an_area_outage_open_at_a_restart_is_rebuilt_from_the_store(tmp_path: Path) -> None:
+    """8 of 20 plugs of one area send LWT offline: one area outage; after a restart through
+    the store the same outage holds their alerts back and resolves when they are back."""
+    homes = area("gangnam", 20, "g")
+    plugs = plug_ids(homes)
+    t = make(*homes)
+    everyone_reports(t, plugs, T0, T0 + H)
+    for plug in plugs[:8]:
+        t.effects.extend(t.engine.on_availability(PlugAvailability(plug, T0 + H + 60, False)))
+    everyone_reports(t, plugs[8:], T0 + H + 300, T0 + 2 * H)
+    (outage,) = t.alerts(AlertKind.AREA_OUTAGE)
+
+    t2 = restart_through_store(t, tmp_path / "state.db", T0 + 2 * H, *homes)
+    everyone_reports(t2, plugs[8:], T0 + 2 * H, T0 + 3 * H)
+    assert t2.alerts(AlertKind.DEVICE_OFFLINE) == []
+    everyone_reports(t2, plugs, T0 + 3 * H + 300, T0 + 4 * H)
+    (resolved,) = t2.alerts(AlertKind.AREA_OUTAGE, "resolved")
+    assert resolved.alert.id == outage.alert.id
     assert t2.alerts(AlertKind.DEVICE_OFFLINE) == []
