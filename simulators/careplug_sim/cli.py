@@ -48,6 +48,11 @@ def _scenario_args(p: argparse.ArgumentParser) -> None:
     )
     g.add_argument("--report-on-change", action=argparse.BooleanOptionalAction, default=None)
     g.add_argument("--fridge-p", type=float)
+    g.add_argument(
+        "--plug-choice",
+        choices=["daily", "any"],
+        help="daily: the first plug on a daily-used appliance (default); any: uniform",
+    )
     g.add_argument("--incidents", type=int, help="households that become incapacitated")
     g.add_argument("--incident-rate", type=float, help="incapacitations per household-month")
     g.add_argument("--left-on-p", type=float)

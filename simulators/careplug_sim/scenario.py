@@ -19,6 +19,9 @@ from careplug_sim.formats import FAMILIES
 from careplug_sim.household import Routine, draw_routine, local_midnight
 
 MONTH_S = 30 * 86400
+DAILY_APPLIANCES = ("tv", "rice_cooker", "kettle")
+DAILY_WEIGHTS = (0.7, 0.2, 0.1)
+"""The first plug's appliance with ``plug_choice = "daily"``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +44,10 @@ class ScenarioConfig:
     report_on_change: bool | None = None
     """None: each family's default (Shelly, Zigbee2MQTT report changes; Tasmota does not)."""
     fridge_p: float = 0.3
+    plug_choice: str = "daily"
+    """``daily``: the first plug goes on an appliance the resident uses every day (mostly the
+    TV), as programmes install it; the others on any appliance. ``any``: every plug on any
+    appliance (the population of earlier versions, sparse homes included)."""
     households_per_area: int = 50
     incidents: int = 0
     """Households that become incapacitated at a random time."""
@@ -179,9 +186,18 @@ def _households(cfg: ScenarioConfig, rng: random.Random) -> list[HouseholdSpec]:
     for n in range(1, cfg.households + 1):
         hid = f"hh-{n:04d}"
         routine = draw_routine(rng)
-        kinds = rng.sample(
-            HUMAN_APPLIANCES, rng.choices([1, 2, 3], [0.4, 0.4, 0.2])[0]
-        )  # a care programme gives most homes one or two plugs
+        count = rng.choices([1, 2, 3], [0.4, 0.4, 0.2])[0]  # most homes get one or two plugs
+        if cfg.plug_choice == "any":
+            kinds = rng.sample(HUMAN_APPLIANCES, count)
+        elif cfg.plug_choice == "daily":
+            # Programmes put the plug on "an appliance the resident uses often, such as the TV"
+            # (Seoul's smart-plug programme; rice cooker and kettle are the other daily ones);
+            # a microwave or a lamp alone would leave most of the day unseen.
+            first = rng.choices(DAILY_APPLIANCES, DAILY_WEIGHTS)[0]
+            others = [k for k in HUMAN_APPLIANCES if k != first]
+            kinds = [first, *rng.sample(others, count - 1)]
+        else:
+            raise ValueError(f"unknown plug_choice {cfg.plug_choice!r}; choose daily or any")
         kinds.sort(key=HUMAN_APPLIANCES.index)
         if rng.random() < cfg.fridge_p:
             kinds.append("fridge")

@@ -53,6 +53,9 @@ def test_daemon_handles_every_family_the_simulator_emits(
         "0.3",
         "--seed",
         "3",
+        # this seed's draw gives every family a household (the families are drawn per home)
+        "--plug-choice",
+        "any",
         *family_args,
     )
     households = (out / "households.toml").read_text()

@@ -169,6 +169,13 @@ MIGRATIONS: list[str] = [
     ALTER TABLE plugs ADD COLUMN on_since REAL;
     ALTER TABLE plugs ADD COLUMN longest_on_s REAL NOT NULL DEFAULT 0
     """,
+    # 4: a plug's unplugged memory (the standby it showed, since when it draws nothing) and
+    # the gateway it reports through, so unplugged and gateway outages survive a restart
+    """
+    ALTER TABLE plugs ADD COLUMN standby_ref_w REAL;
+    ALTER TABLE plugs ADD COLUMN zero_since REAL;
+    ALTER TABLE plugs ADD COLUMN gateway TEXT
+    """,
 ]
 
 _ALERT_COLUMNS = (
@@ -569,6 +576,9 @@ class SqliteStore:
                 p.offline_since,
                 p.on_since,
                 p.longest_on_s,
+                p.standby_ref_w,
+                p.zero_since,
+                p.gateway,
             )
             for p in plugs
         ]
@@ -598,8 +608,8 @@ class SqliteStore:
                 db.executemany(
                     "INSERT OR REPLACE INTO plugs (plug, last_message_at, last_reading_at, "
                     "power_w, power_at, energy_wh, energy_at, in_use, standby_w, "
-                    "lwt_offline_since, offline_since, on_since, longest_on_s) "
-                    "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                    "lwt_offline_since, offline_since, on_since, longest_on_s, standby_ref_w, "
+                    "zero_since, gateway) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                     plug_rows,
                 )
                 db.executemany(
@@ -621,7 +631,7 @@ class SqliteStore:
             rows = self._db.execute(
                 "SELECT plug, last_message_at, last_reading_at, power_w, power_at, energy_wh, "
                 "energy_at, in_use, standby_w, lwt_offline_since, offline_since, on_since, "
-                "longest_on_s FROM plugs"
+                "longest_on_s, standby_ref_w, zero_since, gateway FROM plugs"
             ).fetchall()
         return [
             PlugMemory(
@@ -638,6 +648,9 @@ class SqliteStore:
                 r[10],
                 r[11],
                 r[12],
+                r[13],
+                r[14],
+                r[15],
             )
             for r in rows
         ]

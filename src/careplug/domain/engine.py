@@ -47,6 +47,7 @@ from careplug.domain.model import (
     Severity,
 )
 from careplug.domain.routine import (
+    ANCHORS_H,
     MIN_SILENCE_S,
     Routine,
     RoutineConfig,
@@ -371,6 +372,8 @@ class PlugMemory:
     longest_on_s: float = 0.0
     standby_ref_w: float | None = None
     zero_since: float | None = None
+    gateway: str | None = None
+    """The gateway its messages came through: a gateway outage is rebuilt after a restart."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -464,6 +467,8 @@ class Engine:
             plug.standby_ref_w, plug.zero_since = memory.standby_ref_w, memory.zero_since
             if not act.pinned_standby:
                 act.standby_w = memory.standby_w
+            if memory.gateway is not None:
+                self.note_gateway(memory.plug, memory.gateway)
         for hm in households:
             state = self.households.get(hm.household)
             if state is None:
@@ -490,28 +495,25 @@ class Engine:
             self._schedule(state, self._started_at)
 
     def _restore_outage(self, alert: Alert) -> None:
-        """An area outage open before the restart: its area's plugs still offline stay held
-        back, and it resolves as before once most of them are back."""
+        """An area or gateway outage open before the restart: its plugs still offline stay
+        held back, and it resolves as before once most of them are back."""
         self.open_alerts[(alert.household, alert.kind)] = alert
-        for group in self._areas.values():
+        for group in itertools.chain(self._areas.values(), self._gateways.values()):
             if group.alert_household != alert.household or group.outage is not None:
                 continue
             outage = group.outage = Outage(
-                group,
-                alert.since or alert.raised_at,
-                (
-                    alert.household,
-                    alert.kind,
-                ),
+                group, alert.since or alert.raised_at, (alert.household, alert.kind)
             )
-            for state in self.households.values():
-                if (state.spec.area or "") != group.name:
-                    continue
-                for plug in state.plugs:
-                    if plug.offline_since is not None and plug.outage is None:
-                        plug.outage = outage
-                        outage.plugs.add(plug.spec.id)
-                        outage.offline.add(plug.spec.id)
+            for plug in self.plugs.values():
+                member = (
+                    (plug.household.spec.area or "") == group.name
+                    if group.kind == "area"
+                    else plug.gateway == group.name
+                )
+                if member and plug.offline_since is not None and plug.outage is None:
+                    plug.outage = outage
+                    outage.plugs.add(plug.spec.id)
+                    outage.offline.add(plug.spec.id)
 
     # -- inputs ----------------------------------------------------------------------------
 
@@ -645,12 +647,20 @@ class Engine:
         gap = at - start
         if gap >= state.threshold_s:
             return  # past the backstop: never "normal", whoever ended it
+        self._learn_waits(state, routine, start, at)
         if gap < MIN_SILENCE_S:
             routine.observed_s += gap  # counts as observed time; saved with the next silence
             return
         local = datetime.fromtimestamp(start, _zone(state.spec.timezone))
         routine.observe(local.hour, local.weekday() >= 5, gap)
         state.routine_dirty = True
+
+    @staticmethod
+    def _learn_waits(state: HouseholdState, routine: Routine, start: float, at: float) -> None:
+        """Every anchor hour the silence ``[start, at)`` spans learns its wait (to ``at``)."""
+        for anchor, when, weekend in _anchors_after(start, at, state.spec.timezone):
+            routine.observe_wait(anchor, weekend, (at - when) / HOUR)
+            state.routine_dirty = True
 
     def _track_use(
         self, plug: PlugState, reason: ActivityReason, at: float, effects: list[Effect]
@@ -807,6 +817,7 @@ class Engine:
         if plug.gateway is not None:
             self._gateways[plug.gateway].total -= 1
         plug.gateway = gateway
+        self._dirty_plugs.add(plug_id)  # persisted: a gateway outage must survive a restart
         group = self._gateways.get(gateway)
         if group is None:
             group = self._gateways[gateway] = OutageGroup("gateway", gateway)
@@ -1120,12 +1131,17 @@ class Engine:
             next_due.append(base + state.blind_s + after)
         if reached is None:
             return
+        tz = state.spec.timezone
+        if levels.usual_by_h is not None and reached is not Severity.ATTENTION:
+            usual_by = levels.usual_by_h
+            usual = f"usually active again by {int(usual_by):02d}:{int(usual_by % 1 * 60):02d}"
+        else:
+            usual = f"usually active again within {describe_duration(levels.usual_s)} at this hour"
         self._raise_or_escalate(
             state,
             reached,
             at,
-            f"no activity since {local_time(base, state.spec.timezone)}; usually active "
-            f"again within {describe_duration(levels.usual_s)} at this hour",
+            f"no activity since {local_time(base, tz)}; {usual}",
             since=base,
             details={
                 "silence_h": round(silence / HOUR, 2),
@@ -1142,6 +1158,7 @@ class Engine:
         assert state.routine is not None
         local = datetime.fromtimestamp(base, _zone(state.spec.timezone))
         levels = state.routine.thresholds(local.hour, local.weekday() >= 5, self.config.routine)
+        levels = self._with_waits(state, state.routine, base, levels)
         if levels is not None and levels.critical_s > state.threshold_s:
             levels = Thresholds(
                 min(levels.attention_s, state.threshold_s),
@@ -1151,6 +1168,39 @@ class Engine:
             )
         state.levels = (base, levels)
         return levels
+
+    def _with_waits(
+        self, state: HouseholdState, routine: Routine, base: float, levels: Thresholds | None
+    ) -> Thresholds | None:
+        """Bring the warning forward when the silence outlasts the usual wait from one of the
+        anchor hours it spans ("not started the day", "no evening")."""
+        config = self.config.routine
+        if routine.observed_days < config.usable_days:
+            return levels
+        best: tuple[float, float] | None = None  # (warning at, usually active again by)
+        horizon = base + state.threshold_s
+        for anchor, when, weekend in _anchors_after(base, horizon, state.spec.timezone):
+            expected = routine.expected_wait(anchor, weekend, config)
+            if expected is None:
+                continue
+            usual, improbable = expected
+            warn_at = when + improbable * HOUR
+            if best is None or warn_at < best[0]:
+                best = (warn_at, (ANCHORS_H[anchor] + usual) % 24.0)
+        if best is None:
+            return levels
+        limit = max(config.warning_min_s, best[0] - base)
+        if levels is None:
+            return Thresholds(limit, limit, state.threshold_s, limit, best[1])
+        if limit >= levels.warning_s:
+            return levels
+        return Thresholds(
+            min(levels.attention_s, limit),
+            limit,
+            max(levels.critical_s, limit),
+            levels.usual_s,
+            best[1],
+        )
 
     def _raise_or_escalate(
         self,
@@ -1399,6 +1449,7 @@ class Engine:
             plug.longest_on_s,
             plug.standby_ref_w,
             plug.zero_since,
+            plug.gateway,
         )
 
     @staticmethod
@@ -1447,6 +1498,25 @@ class Engine:
 @functools.lru_cache(maxsize=64)
 def _zone(name: str) -> ZoneInfo:
     return ZoneInfo(name)
+
+
+def _anchors_after(start: float, end: float, timezone: str) -> list[tuple[int, float, bool]]:
+    """(anchor index, time, weekend) of every anchor hour in ``(start, end]``, local time.
+    Days are 24 h from local midnight: on a daylight-saving change an anchor is an hour off,
+    which a learnt wait of half-hour bins and an hour's margin absorbs."""
+    local = datetime.fromtimestamp(start, _zone(timezone))
+    midnight = start - (local.hour * HOUR + local.minute * 60.0 + local.second)
+    weekday = local.weekday()
+    out: list[tuple[int, float, bool]] = []
+    day = 0
+    while True:
+        for index, hour in enumerate(ANCHORS_H):
+            when = midnight + day * 86400.0 + hour * HOUR
+            if when > end:
+                return out
+            if when > start:
+                out.append((index, when, (weekday + day) % 7 >= 5))
+        day += 1
 
 
 def local_time(at: float, timezone: str) -> str:

@@ -1,16 +1,23 @@
-"""A household's learnt routine: how long silences that start at each hour of the day last.
+"""A household's learnt routine: how long silences that start at each hour of the day last,
+and how long it usually takes, from a few fixed hours of the day, until the next activity.
 
 Pure and small. For each local hour (weekday and weekend apart) a fixed histogram of the
 log-duration of the silences that started in that hour and lasted at least ``MIN_SILENCE_S``
-(shorter gaps only count as observed time). 2 x 24 x 16 counts (``uint16`` at most), of which
-only the non-zero bins are kept, in memory and in the snapshot (4 bytes each: a few hundred
-bytes for a real routine, so a hundred thousand households fit a small machine and restart
-fast). Learning is online: one silence at a time, when it ends; a row is halved when it grows
-large, so an old routine fades out and memory stays bounded.
+(shorter gaps only count as observed time): 2 x 24 x 16 counts. For each anchor hour
+(:data:`ANCHORS_H`, weekday and weekend apart) a histogram of the wait from it to the next
+activity, half-hour bins up to 10 h: 2 x 8 x 21 counts. Only the non-zero bins of both are
+kept, in one sorted array, in memory and in the snapshot (4 bytes each: a few hundred bytes for
+a real routine, so a hundred thousand households fit a small machine and restart fast).
+Learning is online: one silence at a time, when it ends; a row is halved when it grows large,
+so an old routine fades out and memory stays bounded.
 
 Alert thresholds for a silence follow from the quantiles of the histogram pooled over the start
 hour and its neighbours (a person's day shifts by an hour now and then), falling back to the
-whole day when the hours around are thin. Nothing here reads a clock or does I/O.
+whole day when the hours around are thin; the warning quantile is pushed into the tail for a
+household with many silences a day, so that its normal days cause few warnings. The waits add
+a second, sharper test: a silence still unbroken long after the hour by which this person is
+nearly always active again ("not started the day") is a warning even when silences that long
+are common at other times. Nothing here reads a clock or does I/O.
 """
 
 from __future__ import annotations
@@ -33,8 +40,20 @@ ROWS = 48  # 24 weekday hours, then 24 weekend hours
 ROW_LIMIT = 400
 """A row whose total reaches this is halved: recent weeks weigh more, counts fit uint16."""
 _NEIGHBOUR_WEIGHTS = ((0, 4), (-1, 2), (1, 2), (-2, 1), (2, 1))
-_HEADER = b"CPR1"  # dense: observed_s (float64), then ROWS x BINS uint16 counts
-_HEADER_SPARSE = b"CPR2"  # observed_s, then the non-zero bins as uint32 ``index << 16 | count``
+_HEADER_DENSE = b"CPR1"  # before 2026-11: observed_s (float64), then ROWS x BINS uint16 counts
+_HEADER = b"CPR2"  # observed_s, then the non-zero bins as uint32 ``index << 16 | count``
+
+ANCHORS_H = (1, 4, 7, 10, 13, 16, 19, 22)
+"""Local hours at which the wait for the next activity is learnt: how long after 04:00 the day
+starts, how long after 16:00 the evening does, and so on."""
+WAIT_BIN_H = 0.5
+WAIT_LAST_H = 10.0
+WAIT_BINS = int(WAIT_LAST_H / WAIT_BIN_H) + 1
+"""Half-hour bins of the wait up to 10 h, then one bin for "10 h or more"."""
+_WAIT_ROWS = 2 * len(ANCHORS_H)  # weekday rows, then weekend rows
+_SILENCE_BINS = ROWS * BINS
+_WAIT_BASE = _SILENCE_BINS  # the waits' bins follow the silences' in the one sparse array
+_ALL_BINS = _SILENCE_BINS + _WAIT_ROWS * WAIT_BINS
 
 
 def _bin_of(duration_s: float) -> int:
@@ -56,6 +75,17 @@ class RoutineConfig:
     ``attention_q`` / ``warning_q``: quantiles of the pooled silences for the two levels;
     ``warning_factor`` / ``critical_factor`` stretch the warning quantile beyond what was seen.
     ``*_min_s``: floors, so a normal short gap never raises anything.
+    ``warnings_per_month``: how many warnings a household's normal silences may cause per
+    month. A household with many silences a day would get ``1 - warning_q`` of each as a
+    warning (one person with 6 silences a day: 1.8 a month at the 99 % quantile); its warning
+    quantile is raised to ``1 - rate / silences per month`` instead, extrapolated from the
+    learnt tail (the log-duration grows as much per tenfold rarer as from 90 % to 99 %).
+    ``wait_q`` / ``wait_min_days`` / ``wait_margin_s``: once this many days are learnt, a
+    silence still unbroken at one of :data:`ANCHORS_H` longer than the ``wait_q`` quantile of
+    this household's wait from that hour to its next activity, plus a margin (at least
+    ``wait_margin_s``, more for an irregular person: the spread from the median to that
+    quantile), is a warning: "not started the day", "no evening". No such level at an hour
+    after which the household is often silent for 10 h or more.
     """
 
     usable_days: float = 14.0
@@ -68,6 +98,10 @@ class RoutineConfig:
     attention_min_s: float = 2 * HOUR
     warning_min_s: float = 4 * HOUR
     critical_min_s: float = 6 * HOUR
+    warnings_per_month: float = 1.0
+    wait_q: float = 0.98
+    wait_min_days: float = 14.0
+    wait_margin_s: float = 1 * HOUR
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,13 +112,17 @@ class Thresholds:
     warning_s: float
     critical_s: float
     usual_s: float
+    usual_by_h: float | None = None
+    """Set when the warning comes from an anchor's wait ("not started the day"): the local
+    hour by which this household is usually active again."""
 
 
 class Routine:
-    """Learnt silence lengths of one household, by local start hour (mutable, bounded).
+    """Learnt silence lengths and waits of one household, by local hour (mutable, bounded).
 
-    The histogram is sparse: ``_bins`` holds ``index << 16 | count`` for every non-zero bin,
-    sorted by index (one row's bins are contiguous); :attr:`counts` is the dense view.
+    The histograms are sparse: ``_bins`` holds ``index << 16 | count`` for every non-zero bin,
+    sorted by index (one row's bins are contiguous; the silences' rows, then the waits');
+    :attr:`counts` and :attr:`waits` are the dense views.
     """
 
     __slots__ = ("_bins", "_cache", "observed_s")
@@ -96,16 +134,48 @@ class Routine:
 
     @property
     def counts(self) -> array[int]:
-        """The dense histogram: ``ROWS x BINS`` counts, row ``(24 if weekend else 0) + hour``."""
-        dense = array("H", bytes(2 * ROWS * BINS))
-        for packed in self._bins:
-            dense[packed >> 16] = packed & 0xFFFF
-        return dense
+        """The silences' dense histogram: ``ROWS x BINS`` counts, row
+        ``(24 if weekend else 0) + hour``."""
+        return array("H", self._dense(0, _SILENCE_BINS))
+
+    @property
+    def waits(self) -> array[int]:
+        """The waits' dense histogram: ``2 x len(ANCHORS_H)`` rows of ``WAIT_BINS`` counts."""
+        return array("B", self._dense(_WAIT_BASE, _WAIT_ROWS * WAIT_BINS))
 
     @property
     def observed_days(self) -> float:
         """Days of usable observation learnt so far."""
         return self.observed_s / DAY
+
+    def _dense(self, base: int, length: int) -> list[int]:
+        """Counts of bins ``base .. base + length - 1``."""
+        dense = [0] * length
+        bins = self._bins
+        at, end = bisect_left(bins, base << 16), bisect_left(bins, (base + length) << 16)
+        while at < end:
+            packed = bins[at]
+            dense[(packed >> 16) - base] = packed & 0xFFFF
+            at += 1
+        return dense
+
+    def _count(self, index: int, base: int, length: int, limit: int) -> None:
+        """One more in bin ``index`` of the row ``base .. base + length - 1``; the row is
+        halved when its total reaches ``limit`` (a bin halved to zero is dropped)."""
+        bins = self._bins
+        at = bisect_left(bins, index << 16)
+        if at < len(bins) and bins[at] >> 16 == index:
+            bins[at] += 1
+        else:
+            bins.insert(at, index << 16 | 1)
+        lo, hi = bisect_left(bins, base << 16), bisect_left(bins, (base + length) << 16)
+        if sum(packed & 0xFFFF for packed in bins[lo:hi]) >= limit:
+            halved = [
+                (packed >> 16) << 16 | (packed & 0xFFFF) // 2
+                for packed in bins[lo:hi]
+                if (packed & 0xFFFF) >= 2
+            ]
+            bins[lo:hi] = array("I", halved)
 
     def observe(self, start_hour: int, weekend: bool, duration_s: float) -> None:
         """Learn one finished silence that began at local hour ``start_hour``."""
@@ -114,24 +184,41 @@ class Routine:
         self.observed_s += duration_s
         if duration_s < MIN_SILENCE_S:
             return
-        row = (24 if weekend else 0) + start_hour
-        base = row * BINS
-        bins = self._bins
-        index = base + _bin_of(duration_s)
-        at = bisect_left(bins, index << 16)
-        if at < len(bins) and bins[at] >> 16 == index:
-            bins[at] += 1
-        else:
-            bins.insert(at, index << 16 | 1)
-        lo, hi = bisect_left(bins, base << 16), bisect_left(bins, (base + BINS) << 16)
-        if sum(packed & 0xFFFF for packed in bins[lo:hi]) >= ROW_LIMIT:
-            halved = [
-                (packed >> 16) << 16 | (packed & 0xFFFF) // 2
-                for packed in bins[lo:hi]
-                if (packed & 0xFFFF) >= 2  # a bin halved to zero is dropped
-            ]
-            bins[lo:hi] = array("I", halved)
+        base = ((24 if weekend else 0) + start_hour) * BINS
+        self._count(base + _bin_of(duration_s), base, BINS, ROW_LIMIT)
         self._cache = None
+
+    def observe_wait(self, anchor: int, weekend: bool, wait_h: float) -> None:
+        """Learn one day's wait from ``ANCHORS_H[anchor]`` (local) to the next activity."""
+        index = min(int(max(wait_h, 0.0) / WAIT_BIN_H), WAIT_BINS - 1)
+        base = _WAIT_BASE + ((len(ANCHORS_H) if weekend else 0) + anchor) * WAIT_BINS
+        # halved at about six months of such days: recent weeks weigh more
+        self._count(base + index, base, WAIT_BINS, ROW_LIMIT // 4)
+
+    def expected_wait(
+        self, anchor: int, weekend: bool, config: RoutineConfig
+    ) -> tuple[float, float] | None:
+        """(usual, improbable): hours after ``ANCHORS_H[anchor]`` by which this household is
+        usually active again and after which a silence is improbable; None while fewer days
+        are learnt, or when a silence of 10 h or more from that hour is common here.
+        Weekday and weekend are told apart as the silences are."""
+        own = self._dense(
+            _WAIT_BASE + ((len(ANCHORS_H) if weekend else 0) + anchor) * WAIT_BINS, WAIT_BINS
+        )
+        other = self._dense(
+            _WAIT_BASE + ((0 if weekend else len(ANCHORS_H)) + anchor) * WAIT_BINS, WAIT_BINS
+        )
+        weight = 0.25 if self.observed_days >= config.split_days else 1.0
+        pooled = [own[i] + weight * other[i] for i in range(WAIT_BINS)]
+        total = sum(pooled)
+        if total < config.wait_min_days:
+            return None
+        target = config.wait_q * total
+        if total - pooled[-1] < target:
+            return None  # often silent for 10 h or more from here: nothing to expect
+        high = _wait_quantile(pooled, target)
+        median = _wait_quantile(pooled, 0.5 * total)
+        return high, high + max(config.wait_margin_s / HOUR, high - median)
 
     def thresholds(
         self, start_hour: int, weekend: bool, config: RoutineConfig
@@ -182,10 +269,26 @@ class Routine:
         if sum(pooled) < config.min_samples:
             return None
         attention = max(config.attention_min_s, _quantile(pooled, config.attention_q))
-        high = _quantile(pooled, config.warning_q)
+        high = self._rare(pooled, config)
         warning = max(config.warning_min_s, attention, high * config.warning_factor)
         critical = max(config.critical_min_s, warning, high * config.critical_factor)
         return Thresholds(attention, warning, critical, _quantile(pooled, config.attention_q))
+
+    def _rare(self, pooled: list[float], config: RoutineConfig) -> float:
+        """The warning quantile's duration, pushed into the tail so that this household's
+        normal silences cause about ``warnings_per_month`` warnings at most."""
+        high = _quantile(pooled, config.warning_q)
+        tail = 1.0 - config.warning_q
+        silences = sum(packed & 0xFFFF for packed in self._bins if packed >> 16 < _SILENCE_BINS)
+        per_month = 30.0 * silences / max(self.observed_days, 1.0)
+        if config.warnings_per_month <= 0 or per_month * tail <= config.warnings_per_month:
+            return high
+        wanted = config.warnings_per_month / per_month
+        low = _quantile(pooled, 0.9)
+        if low <= 0 or high <= low or tail >= 0.1:
+            return high
+        per_decade = math.log(high / low) / math.log10(0.1 / tail)
+        return float(high * math.exp(per_decade * math.log10(tail / wanted)))
 
     # -- persistence -------------------------------------------------------------------------
 
@@ -193,22 +296,22 @@ class Routine:
         """A compact snapshot for the store: the non-zero bins only (a few hundred bytes; a
         restart of a hundred thousand households reads them without decoding each bin)."""
         observed = array("d", [self.observed_s])
-        return _HEADER_SPARSE + observed.tobytes() + self._bins.tobytes()
+        return _HEADER + observed.tobytes() + self._bins.tobytes()
 
     @classmethod
     def from_bytes(cls, data: bytes) -> Routine:
-        """The routine saved by :meth:`to_bytes` (or by an older version, dense); a fresh one
-        if the data is not recognised."""
+        """The routine saved by :meth:`to_bytes` (or by an older version, dense and without
+        the waits); a fresh one if the data is not recognised."""
         routine = cls()
         header = data[:4]
         observed = array("d")
-        if header == _HEADER_SPARSE and len(data) >= 12 and (len(data) - 12) % 4 == 0:
+        if header == _HEADER and len(data) >= 12 and (len(data) - 12) % 4 == 0:
             bins = array("I")
             bins.frombytes(data[12:])
             if not _well_formed(bins):
                 return routine  # not what to_bytes writes
             routine._bins = bins
-        elif header == _HEADER and len(data) == len(_HEADER) + 8 + 2 * ROWS * BINS:
+        elif header == _HEADER_DENSE and len(data) == len(_HEADER_DENSE) + 8 + 2 * _SILENCE_BINS:
             counts = array("H")
             counts.frombytes(data[12:])
             routine._bins = array("I", [i << 16 | c for i, c in enumerate(counts) if c])
@@ -220,10 +323,10 @@ class Routine:
 
 
 def _well_formed(bins: array[int]) -> bool:
-    """Sorted, with valid bin indices: what bisect and the dense view rely on (checked with
+    """Sorted, with valid bin indices: what bisect and the dense views rely on (checked with
     C-level operations only: a restart reads a hundred thousand of these)."""
     values = bins.tolist()
-    return values == sorted(values) and (not values or values[-1] >> 16 < ROWS * BINS)
+    return values == sorted(values) and (not values or values[-1] >> 16 < _ALL_BINS)
 
 
 def _quantile(pooled: list[float], q: float) -> float:
@@ -241,6 +344,16 @@ def _quantile(pooled: list[float], q: float) -> float:
             return _edge(i + fraction)
         running += weight
     return _edge(BINS)
+
+
+def _wait_quantile(pooled: list[float], target: float) -> float:
+    """The wait (h) within which ``target`` of the learnt waits had ended."""
+    running = 0.0
+    for i, count in enumerate(pooled):
+        if count and running + count >= target:
+            return (i + (target - running) / count) * WAIT_BIN_H
+        running += count
+    return WAIT_LAST_H
 
 
 def describe_duration(seconds: float) -> str:

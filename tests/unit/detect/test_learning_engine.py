@@ -205,3 +205,35 @@ def test_an_appliance_on_far_longer_than_ever_raises_appliance_left_on() -> None
     # switched off at last: the alert clears itself
     off = eng.on_reading(Reading(TV, at, 1.0, None))
     assert any(isinstance(e, AlertChanged) and e.event == "resolved" for e in off)
+
+
+def late_evenings_power(at: float, stop_at: float | None) -> float:
+    """Up at 07:00 every day; the evening ends at 19:30, 21:30 or 23:30 in turn."""
+    if stop_at is not None and at >= stop_at:
+        return 1.0
+    day, hour = divmod((at - T0) / H, 24.0)
+    last = (19.5, 21.5, 23.5)[int(day) % 3]
+    uses = ((7.0, 7.5), (12.0, 12.5), (18.0, 18.5), (last - 0.5, last))
+    return 100.0 if any(a <= hour < b for a, b in uses) else 1.0
+
+
+def test_a_day_not_started_is_a_warning_before_the_night_silence_looks_long() -> None:
+    """Bedtimes vary by hours, so a night silence is not improbable until late morning; the
+    day always starts by 07:xx, so a morning without it is a warning soon after."""
+    eng = engine()
+    effects: list[Effect] = []
+    stop = T0 + 23 * 86400 + 23.5 * H  # day 23 (23 % 3 == 2) ends at 23:30, then nothing
+    at = T0
+    while at < T0 + 25 * 86400:
+        effects += eng.tick(at)
+        effects += eng.on_reading(Reading(TV, at, late_evenings_power(at, stop), None))
+        at += 300.0
+    facing = [s for s in inactivity(effects) if s[1] is not Severity.ATTENTION]
+    assert all(step_at >= stop for _, _, step_at, _ in facing)  # no false alarm before
+    event, severity, warned_at, alert = facing[0]
+    assert (event, severity) == ("raised", Severity.WARNING)
+    local = datetime.fromtimestamp(warned_at, SEOUL)
+    assert (local.day, local.hour) == (29, 8)  # the morning after (07:xx + 1 h margin)
+    assert alert.message == "no activity since 23:30; usually active again by 07:29"
+    critical = [s for s in facing if s[1] is Severity.CRITICAL]
+    assert critical and critical[0][2] - warned_at > 2 * H

@@ -6,7 +6,17 @@ import random
 import sys
 from array import array
 
-from careplug.domain.routine import BINS, HOUR, MIN_SILENCE_S, ROW_LIMIT, ROWS, Routine, _bin_of
+from careplug.domain.routine import (
+    ANCHORS_H,
+    BINS,
+    HOUR,
+    MIN_SILENCE_S,
+    ROW_LIMIT,
+    ROWS,
+    WAIT_BINS,
+    Routine,
+    _bin_of,
+)
 
 
 def dense_reference(events: list[tuple[int, bool, float]]) -> list[int]:
@@ -62,7 +72,7 @@ def test_malformed_snapshots_give_a_fresh_routine() -> None:
     for bad in (
         data[:-1],
         head + array("I", reversed(bins)).tobytes(),
-        head + array("I", [(ROWS * BINS) << 16 | 1]).tobytes(),
+        head + array("I", [(ROWS * BINS + 2 * len(ANCHORS_H) * WAIT_BINS) << 16 | 1]).tobytes(),
     ):
         assert Routine.from_bytes(bad).observed_s == 0.0
         assert not any(Routine.from_bytes(bad).counts)
