@@ -55,6 +55,10 @@ class Mosquitto:
     process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
+        # Run as root, Mosquitto drops to the ``mosquitto`` user, which cannot write the test's
+        # directory: every autosave fails and a restart forgets careplug's session (the broker
+        # then drops what arrives before careplug subscribes again). ``user root`` keeps it
+        # able to save; as any other user the option has no effect.
         conf = self.workdir / "mosquitto.conf"
         conf.write_text(
             f"listener {self.port} 127.0.0.1\n"
@@ -63,7 +67,7 @@ class Mosquitto:
             f"persistence_location {self.workdir}/\n"
             "max_queued_messages 0\n"
             "max_inflight_messages 0\n"
-            "autosave_interval 1\n"
+            "autosave_interval 1\n" + ("user root\n" if os.geteuid() == 0 else "")
         )
         with open(self.workdir / "mosquitto.log", "ab") as log:
             self.process = subprocess.Popen(

@@ -143,43 +143,12 @@ class Feeder:
         self.client.disconnect()
 
 
-def start_persistent_broker(broker: Mosquitto) -> None:
-    """(Re)start the fixture's Mosquitto on its port with persistence that really saves.
-
-    Run as root, Mosquitto drops to the ``mosquitto`` user, which cannot write the test's
-    temporary directory: every autosave fails and a restart forgets careplug's session, so
-    the broker itself drops what arrives before careplug subscribes again. ``user root`` keeps
-    it able to save (as any other user the option has no effect)."""
-    import os
-    import subprocess
-
-    from tests.conftest import wait_for_port
-
-    conf = broker.workdir / "mosquitto-persistent.conf"
-    conf.write_text(
-        f"listener {broker.port} 127.0.0.1\n"
-        "allow_anonymous true\n"
-        "persistence true\n"
-        f"persistence_location {broker.workdir}/\n"
-        "autosave_interval 1\n"
-        "max_queued_messages 0\n"
-        "max_inflight_messages 0\n" + ("user root\n" if os.geteuid() == 0 else "")
-    )
-    with open(broker.workdir / "mosquitto.log", "ab") as log:
-        broker.process = subprocess.Popen(
-            [broker.binary, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=log
-        )
-    wait_for_port(broker.port)
-
-
 def test_broker_killed_and_restarted_under_load_loses_nothing(
     tmp_path: Path, mosquitto: Mosquitto, victoria: VictoriaMetrics
 ) -> None:
     """Mosquitto gets SIGKILL while readings flow and comes back 3 s later: /readyz says the
     broker is down meanwhile, careplug reconnects by itself, and every reading published with
     QoS 1 is handled (each one is in VictoriaMetrics)."""
-    mosquitto.stop()
-    start_persistent_broker(mosquitto)
     http_port = free_port()
     config = write_config(
         tmp_path,
@@ -205,7 +174,7 @@ def test_broker_killed_and_restarted_under_load_loses_nothing(
         check = readyz(http_port)[1]["checks"]["broker_connected"]
         assert (check["ok"], check["reason"]) == (False, "down")
         time.sleep(2.0)  # readings keep coming: the plugs hold them
-        start_persistent_broker(mosquitto)
+        mosquitto.start()
         wait_until(lambda: readyz(http_port)[0] == 200, "careplug reconnects by itself")
         time.sleep(2.0)
         # readings published while the broker was away (paho held them and sent them later)
