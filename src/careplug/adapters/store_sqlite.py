@@ -633,27 +633,8 @@ class SqliteStore:
                 "energy_at, in_use, standby_w, lwt_offline_since, offline_since, on_since, "
                 "longest_on_s, standby_ref_w, zero_since, gateway FROM plugs"
             ).fetchall()
-        return [
-            PlugMemory(
-                PlugId(r[0]),
-                r[1],
-                r[2],
-                r[3],
-                r[4],
-                r[5],
-                r[6],
-                None if r[7] is None else bool(r[7]),
-                r[8],
-                r[9],
-                r[10],
-                r[11],
-                r[12],
-                r[13],
-                r[14],
-                r[15],
-            )
-            for r in rows
-        ]
+        # columns in PlugMemory's field order: each row becomes one without a conversion
+        return [PlugMemory._make(r) for r in rows]
 
     def load_households(self) -> list[HouseholdMemory]:
         """Every stored household snapshot."""

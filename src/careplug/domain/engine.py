@@ -25,6 +25,7 @@ import itertools
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
 from careplug.domain import alerts as alert_rules
@@ -353,9 +354,13 @@ class HouseholdState:
         return base
 
 
-@dataclass(frozen=True, slots=True)
-class PlugMemory:
-    """A plug's persisted state (what a restart must not forget)."""
+class PlugMemory(NamedTuple):
+    """A plug's persisted state (what a restart must not forget).
+
+    A named tuple, not a frozen dataclass: a restart builds one per plug from a store row
+    (``PlugMemory._make(row)``), and a frozen dataclass's ``__init__`` cost a quarter of a
+    second per hundred thousand plugs. ``in_use`` may come back from the store as 0/1.
+    """
 
     plug: PlugId
     last_message_at: float | None
@@ -462,7 +467,7 @@ class Engine:
             act = plug.activity
             act.power_w, act.power_at = memory.power_w, memory.power_at
             act.energy_wh, act.energy_at = memory.energy_wh, memory.energy_at
-            act.in_use = memory.in_use
+            act.in_use = None if memory.in_use is None else bool(memory.in_use)
             plug.on_since, plug.longest_on_s = memory.on_since, memory.longest_on_s
             plug.standby_ref_w, plug.zero_since = memory.standby_ref_w, memory.zero_since
             if not act.pinned_standby:
