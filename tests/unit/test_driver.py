@@ -84,3 +84,24 @@ def test_without_a_step_the_alert_comes_at_the_threshold(tmp_path: Path) -> None
     rig.run(12 * H + 600)
     assert len(rig.raised) == 1
     assert T0 + 1200 + 12 * H <= rig.raised[0] <= T0 + 1200 + 12 * H + 301
+
+
+def test_a_backward_clock_step_raises_no_burst_and_still_alerts_once(tmp_path: Path) -> None:
+    """NTP steps the host clock 2 h back 11 h into a quiet spell: nothing is raised at the
+    step, nothing twice, and the alert still comes — 12 h of quiet by the corrected clock
+    after the last activity's stamp (so at most the step later in real time: the stamps
+    before the step were taken by a clock that ran ahead, and are not rewritten)."""
+    rig = Rig(tmp_path)
+    rig.run(300, power=0.5)
+    rig.run(600, power=120.0)
+    rig.run(300, power=0.5)
+    last_activity = T0 + 1200
+    rig.run(11 * H)
+    assert rig.raised == []
+    rig.run(600, wall_jump=-2 * H)  # the wall clock falls back; time really goes on
+    assert rig.raised == []
+    rig.run(2 * H)
+    assert rig.raised == []  # by the corrected clock only about 11 h have passed
+    rig.run(2 * H)
+    assert len(rig.raised) == 1
+    assert last_activity + 12 * H <= rig.raised[0] <= last_activity + 12 * H + 301
