@@ -27,6 +27,7 @@ from careplug.clock import Clock, SystemClock, VirtualClock, iso, monotonic
 from careplug.domain.activity import ActivityConfig
 from careplug.domain.engine import DetectionConfig, Engine
 from careplug.domain.model import AlertKind, Household, RiskTier
+from careplug.domain.routine import RoutineConfig
 from careplug.domain.routing import SYSTEM_HOUSEHOLD
 from careplug.errors import CareplugError, DeliveryError
 from careplug.heap import bulk_build, release_freed_memory, thaw
@@ -71,6 +72,7 @@ def detection_config(settings: Settings) -> DetectionConfig:
         activity=ActivityConfig(
             in_use_margin_w=d.in_use_margin_w, step_w=d.step_w, hidden_use_wh=d.hidden_use_wh
         ),
+        routine=RoutineConfig(warnings_per_month=d.learnt_warnings_per_month),
     )
 
 

@@ -222,6 +222,12 @@ class DetectionSettings(_Section):
         "tier threshold as backstop; fixed: the tier threshold only (today's practice)",
     )
     tiers: TierSettings = Field(default_factory=TierSettings)
+    learnt_warnings_per_month: float = Field(
+        1.0,
+        ge=0,
+        description="learning: about how many warnings a household's normal days may cause a "
+        "month (its warning level moves into its own tail); 0 keeps the plain 99th percentile",
+    )
     tick: Duration = Field(1.0, gt=0, description="how often deadlines are checked")
     lateness: Duration = Field(
         1.0, ge=0, description="how long a reading may arrive after its time and still be in order"

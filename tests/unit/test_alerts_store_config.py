@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from careplug.adapters.store_sqlite import MIGRATIONS, SqliteStore
+from careplug.app import detection_config
 from careplug.domain import alerts as rules
 from careplug.domain.engine import HouseholdMemory, PlugMemory
 from careplug.domain.model import (
@@ -19,6 +20,7 @@ from careplug.domain.model import (
     RiskTier,
     Severity,
 )
+from careplug.domain.routine import RoutineConfig
 from careplug.errors import ConfigError, IllegalTransition
 from careplug.ports import Notification
 from careplug.registry import load_registry
@@ -126,6 +128,22 @@ def test_broken_config_names_the_field(tmp_path: Path) -> None:
         load_settings(bad)
     text = str(info.value)
     assert "mqtt.port" in text and "mqtt.hots" in text and "detection.tiers.high" in text
+
+
+def test_learnt_warning_rate_is_a_setting(tmp_path: Path) -> None:
+    """The programme's warning-rate policy reaches the learning detector; a negative rate is
+    refused by name."""
+    os.environ.pop("CAREPLUG_MQTT__PORT", None)
+    config = tmp_path / "c.toml"
+    config.write_text("[detection]\nlearnt_warnings_per_month = 0.25\n")
+    assert detection_config(load_settings(config)).routine.warnings_per_month == 0.25
+    assert detection_config(load_settings(ROOT / "config" / "careplug.example.toml")).routine == (
+        RoutineConfig()
+    )
+    config.write_text("[detection]\nlearnt_warnings_per_month = -1\n")
+    with pytest.raises(ConfigError) as info:
+        load_settings(config)
+    assert "detection.learnt_warnings_per_month" in str(info.value)
 
 
 def test_example_registry_loads() -> None:
