@@ -130,7 +130,7 @@ class Routine:
     def __init__(self) -> None:
         self._bins = array("I")
         self.observed_s = 0.0
-        self._cache: dict[tuple[int, bool], Thresholds | None] | None = None
+        self._cache: tuple[int, RoutineConfig, Thresholds | None] | None = None
 
     @property
     def counts(self) -> array[int]:
@@ -226,14 +226,14 @@ class Routine:
         """Levels for a silence that began at ``start_hour``; None while still learning."""
         if self.observed_days < config.usable_days:
             return None
-        key = (start_hour, weekend)
-        cache = self._cache
-        if cache is None:
-            cache = self._cache = {}
-        elif key in cache:
-            return cache[key]
+        # one entry: between two learnt silences the engine asks again and again for the hour
+        # the current silence began in (a dict of every hour cost ~200 B per household)
+        key = start_hour * 2 + weekend
+        cached = self._cache
+        if cached is not None and cached[0] == key and cached[1] is config:
+            return cached[2]
         result = self._compute(start_hour, weekend, config)
-        cache[key] = result
+        self._cache = (key, config, result)
         return result
 
     def _pooled(self, hours: list[tuple[int, float]], weekend: bool, split: bool) -> list[float]:
