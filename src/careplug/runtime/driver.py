@@ -680,7 +680,8 @@ class Driver:
                 self.summaries.run(
                     self._last_done,
                     self.router,
-                    list(self.engine.open_alerts.values()),
+                    # a view: run() lists it only when a summary is due, not every batch
+                    self.engine.open_alerts.values(),
                     self.engine.household_status,
                     self._wall(),
                 )
