@@ -233,6 +233,9 @@ def start_daemon(
     # a replay's event time starts with its first clock message (the driver rebases then)
     clock: Clock = VirtualClock(0.0) if clock_mode == "replay" else wall
     stack = contextlib.ExitStack()
+    # runs last on stop: what start-up froze is garbage once the daemon is stopped (and an
+    # in-process daemon, as in tests, must not leave the host process's objects frozen)
+    stack.callback(thaw)
     try:
         # a hundred thousand households: millions of objects, built without GC passes
         with bulk_build():

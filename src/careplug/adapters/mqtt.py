@@ -134,6 +134,11 @@ class MqttConnection:
                 info.wait_for_publish(timeout)
         self.client.disconnect()
         self.client.loop_stop()
+        # paho's loop_stop leaves open the socket pair that wakes its thread; only its
+        # __del__ closes it, which a client caught in a reference cycle may never reach
+        reset_sockets = getattr(self.client, "_reset_sockets", None)
+        if reset_sockets is not None:
+            reset_sockets(sockpair_only=True)
 
     def ack(self, mid: int, qos: int) -> None:
         """Acknowledge a handled message (PUBACK for QoS 1)."""

@@ -3,6 +3,7 @@ time, with drifting households; delivered once over real HTTP, not again after a
 
 from __future__ import annotations
 
+import gc
 import json
 import sqlite3
 import time as _time
@@ -222,3 +223,6 @@ def test_the_daemon_sends_the_summary_when_enabled(
         assert body["households"] == 1  # type: ignore[index]
     finally:
         daemon.stop()
+    # start-up froze its objects for the collector; a stopped daemon must not leave the host
+    # process (here: pytest's) frozen — gc.get_referrers would miss them, hypothesis trips
+    assert gc.get_freeze_count() == 0
