@@ -73,6 +73,7 @@ def detection_config(settings: Settings) -> DetectionConfig:
             in_use_margin_w=d.in_use_margin_w, step_w=d.step_w, hidden_use_wh=d.hidden_use_wh
         ),
         routine=RoutineConfig(warnings_per_month=d.learnt_warnings_per_month),
+        check_in_before_s=d.check_in_before,
     )
 
 
@@ -265,13 +266,15 @@ def start_daemon(
             history.start()
             stack.callback(history.close)
             metrics.track_sink(history.stats)
+        router = build_router(settings, households, configured_channels(settings))
+        engine.set_self_check(router.self_check_households())
         driver = Driver(
             engine,
             store,
             clock,
             tick_s=settings.detection.tick,
             lateness_s=0.0 if clock_mode == "replay" else settings.detection.lateness,
-            router=build_router(settings, households, configured_channels(settings)),
+            router=router,
             payload_options=options,
             clock_topic=settings.mqtt.clock_topic,
             follow_clock_messages=clock_mode == "replay",
@@ -398,6 +401,7 @@ def reload(daemon: Daemon) -> bool:
             engine = new_engine(
                 settings, households, daemon.store, daemon.clock.now(), catch_up=False
             )
+            engine.set_self_check(router.self_check_households())
         daemon.driver.engine = engine
         daemon.driver.router = router
         daemon.driver.summaries = build_summaries(settings, daemon.store)

@@ -214,8 +214,13 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from careplug.domain.engine import DetectionConfig
     from careplug.registry import load_registry
     from careplug.runtime.evaluate import (
+        ResidentModel,
+        SimulatedResidents,
         alert_line,
         evaluate,
+        evaluate_items,
+        households_from_readings,
+        load_items,
         read_away,
         read_incidents,
         score,
@@ -231,10 +236,27 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     config = dataclasses.replace(config, detector=args.detector)
     households = load_registry(Path(args.registry)) if args.registry else None
     away = read_away(Path(args.away)) if args.away else None
+    window = parse_duration(args.incident_window)
     began = monotonic()
-    result = evaluate(
-        Path(args.readings), households, config, options, away=away, timezone=args.timezone
-    )
+    if args.self_check_answer_rate is None:
+        result = evaluate(
+            Path(args.readings), households, config, options, away=away, timezone=args.timezone
+        )
+    else:
+        if not args.incidents or not 0 <= args.self_check_answer_rate <= 1:
+            print(
+                "evaluate: --self-check-answer-rate needs --incidents (who cannot answer) "
+                "and a probability from 0 to 1",
+                file=sys.stderr,
+            )
+            return EXIT_USAGE
+        pairs = load_items(Path(args.readings), options)
+        homes = households or households_from_readings(pairs, args.timezone)
+        model = ResidentModel(
+            args.self_check_answer_rate, timeout_s=parse_duration(args.self_check_timeout)
+        )
+        residents = SimulatedResidents(model, homes, read_incidents(Path(args.incidents)), window)
+        result = evaluate_items(pairs, homes, config, away=away, residents=residents)
     took = monotonic() - began
     for alert in result.alerts:
         print(alert_line(alert))
@@ -246,6 +268,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         "seconds": round(took, 2),
         "readings_per_second": round(result.readings / took) if took else None,
     }
+    if args.self_check_answer_rate is not None:
+        summary["self_check_answer_rate"] = args.self_check_answer_rate
     if args.incidents:
         incidents = read_incidents(Path(args.incidents))
         scored_from = parse_iso(args.scored_from) if args.scored_from else None
@@ -253,7 +277,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             result.alerts,
             incidents,
             result.spans,
-            parse_duration(args.incident_window),
+            window,
             scored_from,
             result.facing_at,
             result.notices,
@@ -467,6 +491,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="an alert this long after an incident start still detects it",
     )
     ev.add_argument("--scored-from", help="ignore false alerts before this ISO time")
+    ev.add_argument(
+        "--self-check-answer-rate",
+        type=float,
+        help="give every household a resident self-check, answered by simulated residents "
+        "with this probability (an assumption: never in an incident, never at night); "
+        "needs --incidents",
+    )
+    ev.add_argument("--self-check-timeout", default="30m", help="how long a resident has to answer")
     ev.set_defaults(func=cmd_evaluate)
 
     health = sub.add_parser("healthcheck", help="probe the daemon's /healthz")

@@ -228,6 +228,12 @@ class DetectionSettings(_Section):
         description="learning: about how many warnings a household's normal days may cause a "
         "month (its warning level moves into its own tail); 0 keeps the plain 99th percentile",
     )
+    check_in_before: Duration = Field(
+        3600.0,
+        ge=0,
+        description="learning: a household with a resident self-check is asked this long "
+        "before its tier limit (an answer restarts the count); 0 turns it off",
+    )
     tick: Duration = Field(1.0, gt=0, description="how often deadlines are checked")
     lateness: Duration = Field(
         1.0, ge=0, description="how long a reading may arrive after its time and still be in order"

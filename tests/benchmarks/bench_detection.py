@@ -4,6 +4,7 @@ Run on demand (minutes, not part of the unit suite)::
 
     python tests/benchmarks/bench_detection.py [--households 500] [--days 60] [--incidents 220]
         [--plug-choice daily|any] [--sim-dir DIR] [--refit ../shared/data/refit_house2]
+        [--self-check-rates 0.8,0.95]
 
 (a) a simulated population (careplug_sim: incidents at random times, trips and hospital stays
 with and without a registered away period, unplugged and offline plugs, one area power cut),
@@ -14,6 +15,10 @@ traces with injected incidents. ``fixed`` runs as today's practice (no away peri
 of figures at the end on stdout: incidents detected, median/p90/max delay (h) to the first
 caseworker-facing alert, false caseworker-facing alerts per household-month; and the same
 delays for the incidents that began after the 14-day cold start (``after_cold_start``).
+``learning_self_check_<rate>``: the learning detector with a resident self-check in every
+household (warnings ask the resident first; a check-in an hour before the tier limit),
+answered by simulated residents with that probability by day, never at night or in an
+incident (``careplug.runtime.evaluate.ResidentModel``: an assumption, not a measurement).
 """
 
 from __future__ import annotations
@@ -33,6 +38,8 @@ from careplug.domain.model import HouseholdId
 from careplug.registry import load_registry
 from careplug.runtime.evaluate import (
     AwayPeriod,
+    ResidentModel,
+    SimulatedResidents,
     evaluate_items,
     households_from_readings,
     load_items,
@@ -90,6 +97,7 @@ def run_both(
     away: list[AwayPeriod],
     timezone: str = "Asia/Seoul",
     cold_until: float | None = None,
+    self_check_rates: tuple[float, ...] = (),
 ) -> dict[str, object]:
     """Both detectors on one data set; their figures by detector name. ``cold_until``: the
     end of the cold start (incidents after it are also scored apart)."""
@@ -99,14 +107,19 @@ def run_both(
     truth = read_incidents(incidents)
     log("data_loaded", data=name, items=len(pairs), seconds=round(monotonic() - began, 1))
     figures: dict[str, object] = {}
-    runs: list[tuple[str, str, list[AwayPeriod]]] = [("fixed", "fixed", [])]
-    runs.append(("learning", "learning", away))
+    runs: list[tuple[str, str, list[AwayPeriod], float | None]] = [("fixed", "fixed", [], None)]
+    runs.append(("learning", "learning", away, None))
     if away:
-        runs.append(("learning_without_away", "learning", []))
-    for label, detector, periods in runs:
+        runs.append(("learning_without_away", "learning", [], None))
+    for answer_rate in self_check_rates:
+        runs.append((f"learning_self_check_{answer_rate:g}", "learning", away, answer_rate))
+    for label, detector, periods, rate in runs:
         began = monotonic()
         config = DetectionConfig(detector=detector)
-        result = evaluate_items(pairs, households, config, away=periods)
+        residents = None
+        if rate is not None:
+            residents = SimulatedResidents(ResidentModel(rate), households, truth, WINDOW_S)
+        result = evaluate_items(pairs, households, config, away=periods, residents=residents)
         took = monotonic() - began
         report = score(
             result.alerts,
@@ -162,21 +175,27 @@ def main() -> int:
     parser.add_argument("--sim-dir", default="/tmp/careplug-bench-detection")
     parser.add_argument("--only", choices=["simulated", "refit"], help="run one data set")
     parser.add_argument(
+        "--self-check-rates",
+        default="0.8,0.95",
+        help="answer rates of simulated residents for the self-check runs ('' for none)",
+    )
+    parser.add_argument(
         "--refit", default=str(Path(__file__).parents[3] / "shared/data/refit_house2")
     )
     args = parser.parse_args()
 
+    rates = tuple(float(r) for r in args.self_check_rates.split(",") if r.strip())
     out: dict[str, object] = {"load_average_before": b.load_average()}
     if args.only != "refit":
-        out["simulated"] = run_simulated(args)
+        out["simulated"] = run_simulated(args, rates)
     refit = Path(args.refit)
     if args.only != "simulated" and (refit / "meta.csv").exists():
-        out["refit_house2"] = run_refit(refit)
+        out["refit_house2"] = run_refit(refit, rates)
     print(json.dumps(out, indent=2))
     return 0
 
 
-def run_simulated(args: argparse.Namespace) -> dict[str, object]:
+def run_simulated(args: argparse.Namespace, rates: tuple[float, ...]) -> dict[str, object]:
     """The simulated population (recorded once, reused)."""
     sim = simulate(
         Path(args.sim_dir), args.households, args.days, args.incidents, args.seed, args.plug_choice
@@ -196,11 +215,12 @@ def run_simulated(args: argparse.Namespace) -> dict[str, object]:
             scored_from,
             read_away(sim / "away.csv"),
             cold_until=start + 14 * DAY,
+            self_check_rates=rates,
         ),
     }
 
 
-def run_refit(refit: Path) -> dict[str, object]:
+def run_refit(refit: Path, rates: tuple[float, ...] = ()) -> dict[str, object]:
     """The REFIT house; its documented holiday (meta.csv ``quiet``) is the registered away
     period a caseworker would have set."""
     meta = next(csv.DictReader((refit / "meta.csv").open(encoding="utf-8")))
@@ -225,6 +245,7 @@ def run_refit(refit: Path) -> dict[str, object]:
             parse_iso(meta["scored_from"]),
             away,
             "Europe/London",
+            self_check_rates=rates,
         ),
     }
 

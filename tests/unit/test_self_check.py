@@ -142,6 +142,23 @@ def test_without_link_settings_or_configuration_caseworkers_are_paged_directly()
     assert run(router(), device, 0.0)[1] == []
 
 
+def test_the_engine_is_told_which_households_really_ask_the_resident() -> None:
+    """Only a configured self-check on a channel careplug can send, with link settings, makes
+    a household's check-in before the limit (the engine asks the router)."""
+    assert router().self_check_households() == {HH.id}
+    assert router(self_check_secret=None).self_check_households() == frozenset()
+    assert router(console_url=None).self_check_households() == frozenset()
+    no_sms = AlertRouter(
+        FanoutConfig(),
+        DIRECTORY,
+        [HH],
+        frozenset({"email", "mqtt"}),
+        console_url="https://care.example/",
+        self_check_secret=SECRET,
+    )
+    assert no_sms.self_check_households() == frozenset()
+
+
 def test_token_is_an_hmac_of_the_alert_id() -> None:
     token = self_check_token(SECRET, "hh-1-inactivity-0")
     assert len(token) == 32

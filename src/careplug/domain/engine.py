@@ -24,7 +24,7 @@ import heapq
 import itertools
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
@@ -94,6 +94,12 @@ class DetectionConfig:
     waits that grace, so an outage is always known before it would be sent.
     ``outage_resolve_share``: the outage resolves once fewer than this share of the plugs it
     took down are still offline.
+    ``check_in_before_s``: (learning) for a household with a resident self-check, a silence
+    this long before its tier limit raises a ``warning`` (routed to the resident first): an
+    answer is a sign of life and restarts the count, no answer reaches the caseworkers before
+    the limit. 0 turns it off. ``check_in_hours``: local hours (from, to) a resident may be
+    asked; a check-in that would fall outside them is brought forward to ``to`` minus the lead,
+    when the silence is at least half the limit by then (else none: the limit decides).
     """
 
     tier_thresholds: dict[RiskTier, float] = field(
@@ -119,6 +125,8 @@ class DetectionConfig:
     outage_min_plugs: int = 5
     outage_window_s: float | None = None
     outage_resolve_share: float = 0.5
+    check_in_before_s: float = HOUR
+    check_in_hours: tuple[float, float] = (7.0, 22.0)
 
 
 DETECTORS = ("fixed", "learning")
@@ -427,6 +435,9 @@ class Engine:
         if config.detector not in DETECTORS:
             raise ValueError(f"unknown detector {config.detector!r}; choose from {DETECTORS}")
         self._learning = config.detector == "learning"
+        # households whose resident is asked first (a self-check): they get a check-in warning
+        # before the tier limit, as a homes' normal long days would otherwise page caseworkers
+        self._check_in: frozenset[HouseholdId] = frozenset()
         for household in households:
             self._add_household(household)
 
@@ -877,6 +888,17 @@ class Engine:
         for state in self.households.values():
             self._schedule(state, self._quiet_until)
 
+    def set_self_check(self, households: Iterable[HouseholdId]) -> None:
+        """The households whose warnings ask the resident first (from the recipients file);
+        with the learning detector they get a check-in ``check_in_before_s`` before the limit."""
+        check_in = frozenset(households)
+        changed = check_in ^ self._check_in
+        self._check_in = check_in
+        for hid in changed:
+            state = self.households.get(hid)
+            if state is not None:
+                self._schedule(state, self._started_at)
+
     def apply_external(self, alert: Alert) -> None:
         """A person changed an alert (ack or resolve, through the store): follow it."""
         key = (alert.household, alert.kind)
@@ -1115,7 +1137,29 @@ class Engine:
             )
             return
         next_due.append(deadline)
-        if state.routine is None or state.awaiting_return:
+        if state.awaiting_return:
+            return
+        lead = self.config.check_in_before_s
+        if lead > 0 and self._learning and state.spec.id in self._check_in:
+            check_at = self._check_in_at(state, base, deadline)
+            if check_at is None:
+                pass  # it would fall in the resident's night: the limit decides
+            elif at >= check_at:
+                hours = state.threshold_s / HOUR
+                self._raise_or_escalate(
+                    state,
+                    Severity.WARNING,
+                    at,
+                    f"no activity since {local_time(base, state.spec.timezone)} "
+                    f"({(at - base) / HOUR:.1f} h); checking in before the "
+                    f"{state.spec.tier.value}-risk limit of {hours:g} h",
+                    since=base,
+                    details={"check_in": True, "threshold_h": hours},
+                    effects=effects,
+                )
+            else:
+                next_due.append(check_at)
+        if state.routine is None:
             return
         silence = at - base - state.blind_s
         if silence < self.config.routine.attention_min_s:
@@ -1155,6 +1199,25 @@ class Engine:
             },
             effects=effects,
         )
+
+    def _check_in_at(self, state: HouseholdState, base: float, deadline: float) -> float | None:
+        """When to ask the resident of this silence: the lead before the limit, or, when that
+        is in their night, the evening before (if the silence is long enough by then)."""
+        lead = self.config.check_in_before_s
+        at = deadline - lead
+        tz = _zone(state.spec.timezone)
+        local = datetime.fromtimestamp(at, tz)
+        hour = local.hour + local.minute / 60.0
+        begin, end = self.config.check_in_hours
+        if begin <= hour < end:
+            return at
+        # the last check-in of the evening before: ``end`` local on the day, or the day before
+        day = local - timedelta(days=1) if hour < begin else local
+        evening = day.replace(hour=int(end), minute=int(end % 1 * 60), second=0, microsecond=0)
+        earlier = evening.timestamp() - lead
+        if earlier - base < state.threshold_s / 2:
+            return None
+        return earlier
 
     def _levels(self, state: HouseholdState, base: float) -> Thresholds | None:
         cached = state.levels

@@ -13,30 +13,39 @@ import base64
 import csv
 import dataclasses
 import gzip
+import heapq
 import io
+import itertools
 import json
 import math
+import random
 import statistics
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import IO
+from zoneinfo import ZoneInfo
 
 from careplug.adapters.payloads import PayloadOptions, PayloadRejected, decode
 from careplug.clock import iso, parse_iso
+from careplug.domain import alerts as alert_rules
 from careplug.domain.engine import AlertChanged, DetectionConfig, Effect, Engine
 from careplug.domain.model import (
     Alert,
     AlertId,
+    AlertKind,
     Household,
     HouseholdId,
     ItemKind,
+    Outcome,
     PlugAvailability,
     PlugId,
     PlugSpec,
     Reading,
     Severity,
 )
+from careplug.domain.routing import Directory, SelfCheck, self_check_for
 
 CASEWORKER_SEVERITIES = frozenset({Severity.WARNING, Severity.CRITICAL})
 
@@ -140,37 +149,144 @@ def read_away(path: Path) -> list[AwayPeriod]:
         ]
 
 
+@dataclass(frozen=True, slots=True)
+class ResidentModel:
+    """How simulated residents answer a self-check, for ``evaluate`` only. An assumption, not a
+    measurement: report it with the figures. Every household is given a self-check; a
+    resident asked while not in an incident answers within ``timeout_s`` with probability
+    ``answer_rate`` (at a uniform time between a tenth and nine tenths of it), except at night
+    (local ``night_from_h`` to ``night_to_h``: asleep, nobody answers in time). An incapacitated
+    resident never answers."""
+
+    answer_rate: float
+    timeout_s: float = 30 * 60.0
+    night_from_h: int = 22
+    night_to_h: int = 7
+    seed: int = 0
+
+
+class SimulatedResidents:
+    """Answers self-checks as :class:`ResidentModel` says, in event order (seeded)."""
+
+    def __init__(
+        self,
+        model: ResidentModel,
+        households: Iterable[Household],
+        incidents: Iterable[Incident],
+        incident_window_s: float,
+    ) -> None:
+        self.model = model
+        homes = list(households)
+        self.directory = Directory(
+            self_checks={
+                h.id: SelfCheck(h.id, "sms", timeout_s=model.timeout_s, timezone=h.timezone)
+                for h in homes
+            }
+        )
+        self._zones = {h.id: ZoneInfo(h.timezone) for h in homes}
+        self._incidents: dict[str, list[float]] = {}
+        for incident in incidents:
+            self._incidents.setdefault(incident.household, []).append(incident.start)
+        self._window_s = incident_window_s
+        self._rng = random.Random(model.seed)
+        self._answers: list[tuple[float, int, AlertId, HouseholdId, AlertKind]] = []
+        self._seq = itertools.count()
+        self.asked: dict[AlertId, float] = {}
+        """When each alert asked its resident (its self-check was sent)."""
+
+    def households(self) -> list[HouseholdId]:
+        """Every household: each has a self-check."""
+        return list(self.directory.self_checks)
+
+    def observe(self, effect: AlertChanged) -> None:
+        """A resident alert reaching ``warning`` asks its resident (once per alert)."""
+        alert = effect.alert
+        if effect.event == "resolved" or alert.id in self.asked:
+            return
+        if self_check_for(alert, self.directory) is None:
+            return
+        at = effect.audit.at
+        self.asked[alert.id] = at
+        if self._incapacitated(alert.household, at) or self._asleep(alert.household, at):
+            return
+        if self._rng.random() >= self.model.answer_rate:
+            return
+        answer_at = at + self._rng.uniform(0.1, 0.9) * self.model.timeout_s
+        heapq.heappush(
+            self._answers, (answer_at, next(self._seq), alert.id, alert.household, alert.kind)
+        )
+
+    def next_at(self) -> float:
+        """The next answer's time (infinity when none is pending)."""
+        return self._answers[0][0] if self._answers else math.inf
+
+    def answer_before(self, engine: Engine, limit: float) -> Iterator[Effect]:
+        """Answers due before ``limit``: each still-open alert is resolved ``resident_ok``
+        (the console's one-tap link), and the engine follows as in the daemon."""
+        while self._answers and self._answers[0][0] < limit:
+            at, _, alert_id, household, kind = heapq.heappop(self._answers)
+            current = engine.open_alerts.get((household, kind))
+            if current is None or current.id != alert_id:
+                continue  # resolved meanwhile (life resumed)
+            resolved, audit = alert_rules.resolve(
+                current, "resident", at, Outcome.RESIDENT_OK, "answered the self-check"
+            )
+            engine.apply_external(resolved)
+            yield AlertChanged(resolved, audit, "resolved", current.state)
+
+    def _incapacitated(self, household: str, at: float) -> bool:
+        return any(s <= at < s + self._window_s for s in self._incidents.get(household, ()))
+
+    def _asleep(self, household: HouseholdId, at: float) -> bool:
+        hour = datetime.fromtimestamp(at, self._zones[household]).hour
+        start, end = self.model.night_from_h, self.model.night_to_h
+        return hour >= start or hour < end if start > end else start <= hour < end
+
+
 def run_engine(
     engine: Engine,
     items: Iterable[Reading | PlugAvailability | AwayPeriod],
     tick_s: float,
     until: float | None = None,
+    residents: SimulatedResidents | None = None,
 ) -> Iterator[Effect]:
-    """Feed time-sorted items and evaluate aligned instants in between, in event order."""
+    """Feed time-sorted items and evaluate aligned instants in between, in event order (with
+    ``residents``, their self-check answers too)."""
     last_done = -math.inf
 
     def instants_before(limit: float) -> Iterator[Effect]:
         nonlocal last_done
         while True:
             due = engine.next_due()
-            if due is None:
-                return
-            instant = math.ceil(due / tick_s) * tick_s
-            if last_done != -math.inf:
-                instant = max(instant, last_done + tick_s)
+            instant = math.inf
+            if due is not None:
+                instant = math.ceil(due / tick_s) * tick_s
+                if last_done != -math.inf:
+                    instant = max(instant, last_done + tick_s)
+            if residents is not None and residents.next_at() < min(instant, limit):
+                yield from residents.answer_before(engine, min(instant, limit))
+                continue
             if instant >= limit:
                 return
-            yield from engine.tick(instant)
+            for effect in engine.tick(instant):
+                if residents is not None and isinstance(effect, AlertChanged):
+                    residents.observe(effect)
+                yield effect
             last_done = instant
 
     for item in items:
         yield from instants_before(item.at)
         if isinstance(item, Reading):
-            yield from engine.on_reading(item)
+            effects = engine.on_reading(item)
         elif isinstance(item, AwayPeriod):
-            yield from engine.set_away(item.household, item.at, item.until)
+            effects = engine.set_away(item.household, item.at, item.until)
         else:
-            yield from engine.on_availability(item)
+            effects = engine.on_availability(item)
+        if residents is not None:
+            for effect in effects:
+                if isinstance(effect, AlertChanged):
+                    residents.observe(effect)
+        yield from effects
     if until is not None:
         yield from instants_before(until + tick_s / 2)
 
@@ -242,7 +358,8 @@ def score(
     An incident is detected by the first such alert raised in ``[start, start + window)``;
     any such alert raised outside every incident window is a false alert. ``facing_at`` gives
     the time an alert first reached a caseworker (an ``attention`` escalated later); without
-    it, the time it was raised. ``notices`` (household, time) are every caseworker-facing step
+    it, the time it was raised; with it, only the alerts in it reached a caseworker (a warning
+    its resident answered did not). ``notices`` (household, time) are every caseworker-facing step
     of a resident alert (raised or escalated at warning or above): an incident that begins
     while an alert is already open is detected by its escalation.
     """
@@ -252,7 +369,8 @@ def score(
         (
             dataclasses.replace(a, raised_at=reached.get(a.id, a.raised_at))
             for a in alerts
-            if a.kind.is_resident_alert and a.severity in CASEWORKER_SEVERITIES
+            if a.kind.is_resident_alert
+            and (a.id in reached if facing_at is not None else a.severity in CASEWORKER_SEVERITIES)
         ),
         key=lambda a: a.raised_at,
     )
@@ -368,8 +486,12 @@ def evaluate_items(
     config: DetectionConfig,
     tick_s: float = 60.0,
     away: list[AwayPeriod] | None = None,
+    residents: SimulatedResidents | None = None,
 ) -> Evaluation:
-    """:func:`evaluate` over items already loaded by :func:`load_items` (left unchanged)."""
+    """:func:`evaluate` over items already loaded by :func:`load_items` (left unchanged).
+
+    With ``residents`` every household has a self-check: a warning reaches the caseworkers
+    only when its resident has not answered within the timeout (or it became critical)."""
     owner = {p.id: h.id for h in households for p in h.plugs}
     spans: dict[str, tuple[float, float]] = {}
     for _, item in pairs:
@@ -389,16 +511,56 @@ def evaluate_items(
         items.extend(away)
         items.sort(key=lambda item: item.at)  # stable: an away period follows same-time readings
     engine = Engine(config, households, start)
+    if residents is not None:
+        engine.set_self_check(residents.households())
     final: dict[AlertId, Alert] = {}
     facing_at: dict[AlertId, float] = {}
-    notices: list[tuple[str, float]] = []
-    for effect in run_engine(engine, items, tick_s, until=end):
+    critical_at: dict[AlertId, float] = {}
+    steps: list[tuple[AlertId, str, float]] = []  # caseworker-facing steps of resident alerts
+    for effect in run_engine(engine, items, tick_s, until=end, residents=residents):
         if isinstance(effect, AlertChanged):
             alert = effect.alert
             final[alert.id] = alert
             if alert.severity in CASEWORKER_SEVERITIES and effect.event != "resolved":
                 facing_at.setdefault(alert.id, effect.audit.at)
+                if alert.severity is Severity.CRITICAL:
+                    critical_at.setdefault(alert.id, effect.audit.at)
                 if alert.kind.is_resident_alert:
-                    notices.append((alert.household, effect.audit.at))
+                    steps.append((alert.id, alert.household, effect.audit.at))
+    if residents is not None:
+        facing_at, steps = _after_self_checks(final, facing_at, critical_at, steps, residents)
+    notices = [(household, at) for _, household, at in steps]
     ordered = sorted(final.values(), key=lambda a: (a.raised_at, a.household, a.kind.value))
     return Evaluation(ordered, count, spans, facing_at, notices)
+
+
+def _after_self_checks(
+    final: dict[AlertId, Alert],
+    facing_at: dict[AlertId, float],
+    critical_at: dict[AlertId, float],
+    steps: list[tuple[AlertId, str, float]],
+    residents: SimulatedResidents,
+) -> tuple[dict[AlertId, float], list[tuple[AlertId, str, float]]]:
+    """When each alert really reached a caseworker, as the router does it: an alert that asked
+    its resident reaches them when the self-check expires or it turns critical, whichever is
+    first, and never when it was resolved (answered, or life resumed) before that."""
+    reached: dict[AlertId, float] = {}
+    kept = [step for step in steps if step[0] not in residents.asked]
+    for alert_id, at in facing_at.items():
+        asked = residents.asked.get(alert_id)
+        if asked is None:
+            reached[alert_id] = at
+            continue
+        alert = final[alert_id]
+        critical = critical_at.get(alert_id, math.inf)
+        told = min(critical, asked + residents.model.timeout_s)
+        resolved = alert.resolved_at if alert.resolved_at is not None else math.inf
+        if told >= resolved:
+            continue
+        reached[alert_id] = told
+        if alert.kind.is_resident_alert:
+            kept.append((alert_id, alert.household, told))
+            if told < critical < math.inf:
+                kept.append((alert_id, alert.household, critical))
+    kept.sort(key=lambda step: step[2])
+    return reached, kept

@@ -208,6 +208,17 @@ class AlertRouter:
             return None
         return check
 
+    def self_check_households(self) -> frozenset[HouseholdId]:
+        """The households whose warnings this configuration really sends to the resident first
+        (a [[self_check]] on a configured channel, with a console URL and link secret)."""
+        if self.directory is None or self.console_url is None or not self.self_check_secret:
+            return frozenset()
+        return frozenset(
+            hid
+            for hid, check in self.directory.self_checks.items()
+            if self.channels is None or check.channel in self.channels
+        )
+
     def self_check_link(self, alert_id: str) -> str:
         """The one-tap "I'm fine" URL of an alert: ``<console_url>/fine/<token>``."""
         assert self.console_url is not None and self.self_check_secret
