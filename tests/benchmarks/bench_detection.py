@@ -29,15 +29,17 @@ import dataclasses
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 import benchlib as b
 
 from careplug.clock import iso, monotonic, parse_iso
 from careplug.domain.engine import DetectionConfig
-from careplug.domain.model import HouseholdId
+from careplug.domain.model import Alert, HouseholdId
 from careplug.registry import load_registry
 from careplug.runtime.evaluate import (
     AwayPeriod,
+    Incident,
     ResidentModel,
     SimulatedResidents,
     evaluate_items,
@@ -88,6 +90,62 @@ def simulate(
     return out
 
 
+@dataclasses.dataclass(frozen=True)
+class Fault:
+    """A plug fault or power cut of the ground truth: ``household`` sees nothing of (some of)
+    its plugs from ``start`` to ``end``."""
+
+    kind: str
+    household: str
+    start: float
+    end: float
+
+
+def read_faults(truth: dict[str, Any]) -> list[Fault]:
+    """The simulator's plug faults (offline, unplugged) and power cuts, per household."""
+    out = [
+        Fault(f["kind"], f["household"], parse_iso(f["start"]), parse_iso(f["end"]))
+        for f in truth["plug_faults"]
+    ]
+    for cut in truth["power_cuts"]:
+        out.extend(
+            Fault("power_cut", h, parse_iso(cut["start"]), parse_iso(cut["end"]))
+            for h in cut["households"]
+        )
+    return out
+
+
+def during_faults(
+    alerts: list[Alert], faults: list[Fault], incidents: list[Incident]
+) -> dict[str, dict[str, int]]:
+    """Per fault kind: the faults, the resident alerts (any severity) raised while one of the
+    household's plugs was faulty or within an hour after (the issue wants none), and the
+    device alerts (device_offline, unplugged, area_outage, monitoring_blind) raised then.
+    Alerts in an incident's window are the incident's, not the fault's."""
+    out: dict[str, dict[str, int]] = {}
+    counted: dict[str, set[str]] = {}
+    for fault in faults:
+        row = out.setdefault(fault.kind, {"faults": 0, "resident_alerts": 0, "device_alerts": 0})
+        seen = counted.setdefault(fault.kind, set())
+        row["faults"] += 1
+        for alert in alerts:
+            if not fault.start <= alert.raised_at <= fault.end + 3600.0 or alert.id in seen:
+                continue
+            if any(
+                i.household == alert.household and i.start <= alert.raised_at < i.start + WINDOW_S
+                for i in incidents
+            ):
+                continue
+            if alert.household == fault.household and alert.kind.is_resident_alert:
+                row["resident_alerts"] += 1
+            elif alert.household == fault.household or alert.household.startswith("area:"):
+                row["device_alerts"] += 1
+            else:
+                continue
+            seen.add(alert.id)
+    return out
+
+
 def run_both(
     name: str,
     readings: Path,
@@ -98,9 +156,11 @@ def run_both(
     timezone: str = "Asia/Seoul",
     cold_until: float | None = None,
     self_check_rates: tuple[float, ...] = (),
+    faults: list[Fault] | None = None,
 ) -> dict[str, object]:
     """Both detectors on one data set; their figures by detector name. ``cold_until``: the
-    end of the cold start (incidents after it are also scored apart)."""
+    end of the cold start (incidents after it are also scored apart). ``faults``: plug faults
+    and power cuts, to count the resident alerts raised during them."""
     began = monotonic()
     pairs = load_items(readings)
     households = load_registry(registry) if registry else households_from_readings(pairs, timezone)
@@ -154,6 +214,8 @@ def run_both(
                     )
                 }
             }
+        if faults is not None:
+            warm["during_faults"] = during_faults(result.alerts, faults, truth)
         figures[label] = {
             **report.as_dict(),
             **warm,
@@ -200,7 +262,8 @@ def run_simulated(args: argparse.Namespace, rates: tuple[float, ...]) -> dict[st
     sim = simulate(
         Path(args.sim_dir), args.households, args.days, args.incidents, args.seed, args.plug_choice
     )
-    start = parse_iso(json.loads((sim / "truth.json").read_text(encoding="utf-8"))["start"])
+    truth = json.loads((sim / "truth.json").read_text(encoding="utf-8"))
+    start = parse_iso(truth["start"])
     scored_from = start + 28 * DAY  # false alerts count after 28 days of learning, as on REFIT
     return {
         "households": args.households,
@@ -216,6 +279,7 @@ def run_simulated(args: argparse.Namespace, rates: tuple[float, ...]) -> dict[st
             read_away(sim / "away.csv"),
             cold_until=start + 14 * DAY,
             self_check_rates=rates,
+            faults=read_faults(truth),
         ),
     }
 
