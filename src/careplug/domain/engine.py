@@ -436,7 +436,7 @@ class Engine:
             raise ValueError(f"unknown detector {config.detector!r}; choose from {DETECTORS}")
         self._learning = config.detector == "learning"
         # households whose resident is asked first (a self-check): they get a check-in warning
-        # before the tier limit, as a homes' normal long days would otherwise page caseworkers
+        # before the tier limit, as a home's normal long days would otherwise page caseworkers
         self._check_in: frozenset[HouseholdId] = frozenset()
         for household in households:
             self._add_household(household)
@@ -1141,10 +1141,9 @@ class Engine:
             return
         lead = self.config.check_in_before_s
         if lead > 0 and self._learning and state.spec.id in self._check_in:
+            # None: it would fall in the resident's night, and the limit decides
             check_at = self._check_in_at(state, base, deadline)
-            if check_at is None:
-                pass  # it would fall in the resident's night: the limit decides
-            elif at >= check_at:
+            if check_at is not None and at >= check_at:
                 hours = state.threshold_s / HOUR
                 self._raise_or_escalate(
                     state,
@@ -1157,7 +1156,7 @@ class Engine:
                     details={"check_in": True, "threshold_h": hours},
                     effects=effects,
                 )
-            else:
+            elif check_at is not None:
                 next_due.append(check_at)
         if state.routine is None:
             return
