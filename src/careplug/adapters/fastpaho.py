@@ -40,6 +40,7 @@ from careplug.clock import monotonic
 
 READ_SIZE = 65536
 """Bytes asked of the socket per ``recv`` (more when one packet is known to be larger)."""
+_READ_MAX = 1 << 20  # recv allocates what it is asked for: a huge packet comes in pieces
 
 _PUBLISH = 0x30
 _PUBACK = 0x40
@@ -98,7 +99,7 @@ class FastClient(paho.Client):
             self._rwant = 1
             self._rsock = sock
         try:
-            data = self._sock_recv(max(READ_SIZE, self._rwant - self._rhave))
+            data = self._sock_recv(min(max(READ_SIZE, self._rwant - self._rhave), _READ_MAX))
         except BlockingIOError:
             return MQTTErrorCode.MQTT_ERR_SUCCESS
         except OSError as err:
