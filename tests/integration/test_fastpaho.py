@@ -581,3 +581,62 @@ def test_a_remaining_length_of_five_bytes_drops_the_connection(scripted: Scripte
     assert lost.wait(10), "the client kept the connection"
     assert received.order == [b"ok"]
     client.loop_stop()
+
+
+def test_qos2_messages_take_paho_path_and_are_delivered_once(mosquitto: Mosquitto) -> None:
+    """With a QoS 2 subscription, messages go through paho's own exactly-once flow, in order,
+    each once, also after a reconnect."""
+    got: list[tuple[bytes, int, int]] = []
+    lock = threading.Lock()
+
+    def handler(topic: str, payload: bytes, retain: bool, mid: int, qos: int) -> None:
+        with lock:
+            got.append((payload, mid, qos))
+
+    options = MqttOptions(host="127.0.0.1", port=mosquitto.port, client_id="careplug-q2", qos=2)
+    conn = MqttConnection(options, [TOPIC], handler, lambda up, why: None)
+    conn.start()
+    try:
+        assert conn.connected.wait(10)
+        time.sleep(0.3)  # the SUBACK
+        sent = _readings(50)
+        _publish(mosquitto.port, sent, qos=2)
+        _wait(lambda: len(got) >= len(sent), what="all readings")
+        with lock:
+            batch = list(got)
+        assert [p for p, _, _ in batch] == [p for _, p in sent]
+        assert {q for _, _, q in batch} == {2}
+        conn.ack_many([(mid, q) for _, mid, q in batch])
+    finally:
+        conn.stop()
+    time.sleep(0.2)
+    assert len(got) == len(sent)
+    assert _redelivered(mosquitto.port, "careplug-q2") == []
+
+
+def test_the_connection_acks_qos1_in_one_packet_and_completes_qos2(
+    scripted: ScriptedBroker,
+) -> None:
+    """careplug's connection: a QoS 2 message is answered with PUBREC, delivered on PUBREL,
+    and ack_many sends its PUBCOMP; QoS 1 ids get PUBACKs; QoS 0 nothing."""
+    got: list[tuple[str, bytes, bool, int, int]] = []
+    options = MqttOptions(host="127.0.0.1", port=scripted.port, client_id="scripted-q2", qos=2)
+    conn = MqttConnection(options, [TOPIC], lambda *m: got.append(m), lambda up, why: None)
+    conn.start()
+    try:
+        assert conn.connected.wait(10)
+        scripted.send(_publish_packet("careplug/plugs/a/reading", b"q2", mid=7, qos=2), [100])
+        _wait(lambda: b"\x50\x02\x00\x07" in scripted.from_client, what="PUBREC")
+        assert got == []  # QoS 2 is delivered on PUBREL
+        scripted.send(b"\x62\x02\x00\x07", [4])
+        _wait(lambda: len(got) == 1, what="the QoS 2 message")
+        assert got == [("careplug/plugs/a/reading", b"q2", False, 7, 2)]
+        before = len(scripted.from_client)
+        conn.ack_many([(7, 2), (9, 1), (10, 1), (11, 0)])
+        _wait(lambda: len(scripted.from_client) >= before + 12, what="the acks")
+        acks = bytes(scripted.from_client[before:])
+        assert sorted([acks[i : i + 4] for i in range(0, len(acks), 4)]) == [
+            b"\x40\x02\x00\x09", b"\x40\x02\x00\x0a", b"\x70\x02\x00\x07",
+        ]  # fmt: skip
+    finally:
+        conn.stop(timeout=0.2)  # the scripted broker never acknowledges "offline"
