@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import socket
 import subprocess
@@ -640,3 +641,22 @@ def test_the_connection_acks_qos1_in_one_packet_and_completes_qos2(
         ]  # fmt: skip
     finally:
         conn.stop(timeout=0.2)  # the scripted broker never acknowledges "offline"
+
+
+def test_with_a_paho_logger_everything_takes_paho_path_and_still_acks(
+    mosquitto: Mosquitto,
+) -> None:
+    """A paho logger (someone debugging the connection) turns the fast path off, so paho logs
+    every packet as it always did; delivery and ack_many work the same."""
+    _session(mosquitto.port, "logged")
+    sent = _readings(200)
+    _publish(mosquitto.port, sent)
+    client, received = _consumer("logged")
+    client.enable_logger(logging.getLogger("test.paho"))
+    _connect(client, mosquitto.port)
+    _wait(lambda: received.count() >= len(sent), what="the backlog")
+    assert received.order == [payload for _, payload in sent]
+    assert received.fast == [] and len(received.slow) == len(sent)
+    client.ack_many(received.mids())
+    _stop(client)
+    assert _redelivered(mosquitto.port, "logged") == []
