@@ -311,7 +311,7 @@ def start_daemon(
             driver.submit_message,
             driver.connection_changed,
         )
-        driver.set_ack(mqtt.ack)
+        driver.set_ack(mqtt.ack_many)
         delivery = DeliveryWorker(
             store,
             build_notifiers(settings, mqtt),

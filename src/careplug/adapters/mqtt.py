@@ -13,7 +13,7 @@ import contextlib
 import json
 import ssl
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +24,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
+from careplug.adapters.fastpaho import FastClient
 from careplug.errors import DeliveryError
 from careplug.ports import Notification
 
@@ -83,7 +84,9 @@ class MqttConnection:
         self.refused: str | None = None
         v5 = options.protocol == "5"
         self._v5 = v5
-        self.client = paho.Client(
+        # paho with a cheap receive/ack path (buffered reads, no Properties for plain
+        # PUBLISHes, batched PUBACKs): see fastpaho
+        self.client = FastClient(
             CallbackAPIVersion.VERSION2,
             client_id=options.client_id,
             protocol=paho.MQTTv5 if v5 else paho.MQTTv311,
@@ -107,6 +110,8 @@ class MqttConnection:
         self.client.on_connect = self._handle_connect
         self.client.on_disconnect = self._handle_disconnect
         self.client.on_message = self._handle_message
+        # plain PUBLISHes skip MQTTMessage; the rest still come through on_message
+        self.client.message_sink = on_message
 
     def start(self) -> None:
         """Connect in the background and keep reconnecting with backoff."""
@@ -144,6 +149,17 @@ class MqttConnection:
         """Acknowledge a handled message (PUBACK for QoS 1)."""
         if qos > 0:
             self.client.ack(mid, qos)
+
+    def ack_many(self, messages: Iterable[tuple[int, int]]) -> None:
+        """Acknowledge handled messages, given as (mid, qos): all QoS 1 PUBACKs in one write."""
+        qos1: list[int] = []
+        for mid, qos in messages:
+            if qos == 1:
+                qos1.append(mid)
+            elif qos > 1:
+                self.client.ack(mid, qos)
+        if qos1:
+            self.client.ack_many(qos1)
 
     def publish(
         self,

@@ -68,7 +68,8 @@ from careplug.runtime.summary import DailySummaries
 
 log = structlog.get_logger("careplug.driver")
 
-AckFn = Callable[[int, int], None]
+AckFn = Callable[[list[tuple[int, int]]], None]
+"""Acknowledges a committed batch of messages, given as (mid, qos) pairs, in one call."""
 
 
 @dataclass(slots=True)
@@ -551,9 +552,8 @@ class Driver:
             self._on_notifications()
         if not self.store_ok:
             return  # nothing is acknowledged that is not stored: the broker keeps it for us
-        if self._ack is not None:
-            for message in self._to_ack:
-                self._ack(message.mid, message.qos)
+        if self._ack is not None and self._to_ack:
+            self._ack([(message.mid, message.qos) for message in self._to_ack])
         if self.metrics is not None:
             now = monotonic()
             observe = self.metrics.handling_seconds.observe
