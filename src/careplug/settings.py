@@ -234,7 +234,7 @@ class DetectionSettings(_Section):
         description="learning: a household with a resident self-check is asked this long "
         "before its tier limit (an answer restarts the count); 0 turns it off",
     )
-    tick: Duration = Field(1.0, gt=0, description="how often deadlines are checked")
+    tick: Duration = Field(0.5, gt=0, description="how often deadlines are checked")
     lateness: Duration = Field(
         1.0, ge=0, description="how long a reading may arrive after its time and still be in order"
     )

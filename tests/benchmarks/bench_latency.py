@@ -75,7 +75,7 @@ def main() -> None:
     parser.add_argument("--rate", type=int, default=2000, help="ingest load, readings/s")
     parser.add_argument("--load-plugs", type=int, default=2000)
     parser.add_argument("--seconds", type=float, default=32.0, help="span of the deadlines")
-    parser.add_argument("--tick", default="1s")
+    parser.add_argument("--tick", default="0.5s")
     parser.add_argument("--lateness", default="1s")
     parser.add_argument("--keep", type=Path, help="work in this directory and keep it")
     parser.add_argument("--load-worker", nargs=4, type=float, help=argparse.SUPPRESS)
