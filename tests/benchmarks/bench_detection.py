@@ -117,32 +117,40 @@ def read_faults(truth: dict[str, Any]) -> list[Fault]:
 
 def during_faults(
     alerts: list[Alert], faults: list[Fault], incidents: list[Incident]
-) -> dict[str, dict[str, int]]:
+) -> dict[str, dict[str, object]]:
     """Per fault kind: the faults, the resident alerts (any severity) raised while one of the
-    household's plugs was faulty or within an hour after (the issue wants none), and the
-    device alerts (device_offline, unplugged, area_outage, monitoring_blind) raised then.
-    Alerts in an incident's window are the incident's, not the fault's."""
-    out: dict[str, dict[str, int]] = {}
-    counted: dict[str, set[str]] = {}
-    for fault in faults:
-        row = out.setdefault(fault.kind, {"faults": 0, "resident_alerts": 0, "device_alerts": 0})
-        seen = counted.setdefault(fault.kind, set())
-        row["faults"] += 1
-        for alert in alerts:
-            if not fault.start <= alert.raised_at <= fault.end + 3600.0 or alert.id in seen:
-                continue
-            if any(
-                i.household == alert.household and i.start <= alert.raised_at < i.start + WINDOW_S
-                for i in incidents
-            ):
-                continue
-            if alert.household == fault.household and alert.kind.is_resident_alert:
-                row["resident_alerts"] += 1
-            elif alert.household == fault.household or alert.household.startswith("area:"):
-                row["device_alerts"] += 1
-            else:
-                continue
-            seen.add(alert.id)
+    household's plugs was faulty or within an hour after (the issue wants none caused by a
+    fault; each is listed, to be read against the household's other days), and the device
+    alerts (device_offline, unplugged, area_outage, monitoring_blind) raised then. Alerts in
+    an incident's window are the incident's, not the fault's."""
+    out: dict[str, dict[str, object]] = {}
+    for kind in sorted({f.kind for f in faults}):
+        of_kind = [f for f in faults if f.kind == kind]
+        resident: dict[str, str] = {}
+        device: set[str] = set()
+        for fault in of_kind:
+            for alert in alerts:
+                if not fault.start <= alert.raised_at <= fault.end + 3600.0:
+                    continue
+                if any(
+                    i.household == alert.household
+                    and i.start <= alert.raised_at < i.start + WINDOW_S
+                    for i in incidents
+                ):
+                    continue
+                if alert.household == fault.household and alert.kind.is_resident_alert:
+                    resident[alert.id] = (
+                        f"{alert.household} {alert.kind.value} {alert.severity.value} "
+                        f"{iso(alert.raised_at)}"
+                    )
+                elif alert.household == fault.household or alert.household.startswith("area:"):
+                    device.add(alert.id)
+        out[kind] = {
+            "faults": len(of_kind),
+            "resident_alerts": len(resident),
+            "device_alerts": len(device),
+            "resident_alert_list": sorted(resident.values()),
+        }
     return out
 
 
