@@ -176,13 +176,19 @@ Effect = AlertChanged | ActivitySeen | DeviceStatusChanged | UnassignedDevice
 # -- state -----------------------------------------------------------------------------------
 
 
-class PlugState:
-    """What the engine knows of one plug."""
+class PlugState(PlugActivity):
+    """What the engine knows of one plug.
+
+    It *is* the plug's activity detector (a subclass of :class:`PlugActivity`), not a holder
+    of one: one object per plug instead of two saves a header and a pointer (a hundred
+    thousand households must fit a small machine). ``activity`` still names it.
+    Rarely set fields (an area outage, a reconnect grace) live in a side object created on
+    first use; the report period is the spec's or the configured default, not stored.
+    """
 
     __slots__ = (
-        "activity",
+        "_rare",
         "gateway",
-        "held_until",
         "household",
         "last_message_at",
         "last_reading_at",
@@ -190,19 +196,16 @@ class PlugState:
         "lwt_offline_since",
         "offline_since",
         "on_since",
-        "outage",
-        "period_s",
         "spec",
         "standby_ref_w",
         "standby_streak",
         "zero_since",
     )
 
-    def __init__(self, spec: PlugSpec, household: HouseholdState, period_s: float) -> None:
+    def __init__(self, spec: PlugSpec, household: HouseholdState) -> None:
+        super().__init__(spec.standby_w)
         self.spec = spec
         self.household = household
-        self.activity = PlugActivity(spec.standby_w)
-        self.period_s = period_s
         self.last_message_at: float | None = None
         self.last_reading_at: float | None = None
         # set by an explicit offline message (LWT, availability, gateway down)
@@ -217,10 +220,51 @@ class PlugState:
         self.standby_ref_w: float | None = None
         self.standby_streak = 0
         self.zero_since: float | None = None
-        # the area outage this plug went down in (its own device_offline is held back)
-        self.outage: Outage | None = None
-        # after an outage ends, a plug still offline gets a fresh grace to reconnect
-        self.held_until: float | None = None
+        self._rare: _PlugRare | None = None
+
+    @property
+    def activity(self) -> PlugActivity:
+        """The plug's activity-detection state (the plug itself)."""
+        return self
+
+    @property
+    def outage(self) -> Outage | None:
+        """The area outage this plug went down in (its own device_offline is held back)."""
+        rare = self._rare
+        return None if rare is None else rare.outage
+
+    @outage.setter
+    def outage(self, value: Outage | None) -> None:
+        self._set_rare(value, self.held_until)
+
+    @property
+    def held_until(self) -> float | None:
+        """After an outage ends, a plug still offline gets a fresh grace to reconnect until
+        this time."""
+        rare = self._rare
+        return None if rare is None else rare.held_until
+
+    @held_until.setter
+    def held_until(self, value: float | None) -> None:
+        self._set_rare(self.outage, value)
+
+    def _set_rare(self, outage: Outage | None, held_until: float | None) -> None:
+        if outage is None and held_until is None:
+            self._rare = None  # back to the common case: nothing held
+        elif self._rare is None:
+            self._rare = _PlugRare(outage, held_until)
+        else:
+            self._rare.outage, self._rare.held_until = outage, held_until
+
+
+class _PlugRare:
+    """The fields of a plug that are None nearly always (see :class:`PlugState`)."""
+
+    __slots__ = ("held_until", "outage")
+
+    def __init__(self, outage: Outage | None, held_until: float | None) -> None:
+        self.outage = outage
+        self.held_until = held_until
 
 
 class Outage:
@@ -442,8 +486,7 @@ class Engine:
             area = self._areas[spec.area or ""] = OutageGroup("area", spec.area or "")
         area.total += len(spec.plugs)
         for plug_spec in spec.plugs:
-            period = plug_spec.report_period_s or self.config.default_report_period_s
-            plug = PlugState(plug_spec, state, period)
+            plug = PlugState(plug_spec, state)
             state.plugs += (plug,)
             self.plugs[plug_spec.id] = plug
         self.households[spec.id] = state
@@ -464,7 +507,7 @@ class Engine:
             plug.last_reading_at = memory.last_reading_at
             plug.lwt_offline_since = memory.lwt_offline_since
             plug.offline_since = memory.offline_since
-            act = plug.activity
+            act = plug  # its own activity detector
             act.power_w, act.power_at = memory.power_w, memory.power_at
             act.energy_wh, act.energy_at = memory.energy_wh, memory.energy_at
             act.in_use = None if memory.in_use is None else bool(memory.in_use)
@@ -538,9 +581,7 @@ class Engine:
         self._mark_seen(plug, reading.at, effects)
         if plug.last_reading_at is None or reading.at > plug.last_reading_at:
             plug.last_reading_at = reading.at
-        reason = plug.activity.observe(
-            reading.at, reading.power_w, reading.energy_wh, self.config.activity
-        )
+        reason = plug.observe(reading.at, reading.power_w, reading.energy_wh, self.config.activity)
         self._dirty_plugs.add(plug.spec.id)
         if reading.power_w is not None and not reading.stale:
             self._track_load(plug, reading.at, reading.power_w)
@@ -587,7 +628,7 @@ class Engine:
             if was_unplugged and plug.spec.shows_activity:
                 self._end_blindness(household, at)
             self._schedule(household, at)
-        act = plug.activity
+        act = plug  # its own activity detector
         if act.in_use or act.standby_w is None:
             plug.standby_streak = 0
             return
@@ -963,7 +1004,8 @@ class Engine:
 
     def _offline_at(self, plug: PlugState) -> float:
         last = max(plug.last_message_at or self._sight_since, self._sight_since)
-        return last + self.config.offline_after_periods * plug.period_s
+        period = plug.spec.report_period_s or self.config.default_report_period_s
+        return last + self.config.offline_after_periods * period
 
     def _update_blindness(
         self,
@@ -1437,7 +1479,7 @@ class Engine:
 
     @staticmethod
     def _plug_memory(plug: PlugState) -> PlugMemory:
-        act = plug.activity
+        act = plug  # its own activity detector
         return PlugMemory(
             plug.spec.id,
             plug.last_message_at,
