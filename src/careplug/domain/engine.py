@@ -308,8 +308,8 @@ _KIND_BITS: dict[AlertKind, int] = {kind: 1 << i for i, kind in enumerate(AlertK
 
 
 class KindSet:
-    """A set of alert kinds kept as a bit mask: a household holds one, and an empty ``set``
-    alone costs 216 bytes (a hundred thousand households must fit a small machine)."""
+    """A set of alert kinds kept as a bit mask: an empty ``set`` alone costs 216 bytes (a
+    hundred thousand households must fit a small machine)."""
 
     __slots__ = ("_mask",)
 
@@ -340,13 +340,45 @@ class KindSet:
         return self._mask.bit_count()
 
 
+class _SuppressedKinds(KindSet):
+    """A household's suppressed kinds: a :class:`KindSet` over the mask the household keeps
+    in itself (made on each access, so no set object is kept per household)."""
+
+    __slots__ = ("_state",)
+
+    def __init__(self, state: HouseholdState) -> None:
+        self._state = state
+
+    @property
+    def _mask(self) -> int:
+        return self._state.suppressed_mask
+
+    @_mask.setter
+    def _mask(self, mask: int) -> None:
+        self._state.suppressed_mask = mask
+
+
+class _Away:
+    """A household's away period (most households never have one; see HouseholdState)."""
+
+    __slots__ = ("awaiting_return", "start", "until")
+
+    def __init__(self) -> None:
+        self.start: float | None = None
+        self.until: float | None = None
+        self.awaiting_return = False
+
+
 class HouseholdState:
-    """What the engine knows of one household."""
+    """What the engine knows of one household.
+
+    Kept small (a hundred thousand of them): suppressed kinds are a bit mask in the object
+    itself, the away period a side object made when one is registered, and the routine's
+    "changed since saved" flag lives in the routine.
+    """
 
     __slots__ = (
-        "awaiting_return",
-        "away_start",
-        "away_until",
+        "_away",
         "blind_s",
         "blind_since",
         "first_seen_at",
@@ -355,11 +387,10 @@ class HouseholdState:
         "plugs",
         "rearmed_at",
         "routine",
-        "routine_dirty",
         "scheduled_due",
         "skip_learn",
         "spec",
-        "suppressed",
+        "suppressed_mask",
         "threshold_s",
     )
 
@@ -374,18 +405,70 @@ class HouseholdState:
         self.blind_s = 0.0
         self.blind_since: float | None = None
         self.scheduled_due: float | None = None
-        # kinds a person closed while the condition still held: not raised again until it clears
-        self.suppressed = KindSet()
+        # kinds a person closed while the condition still held: not raised again until it
+        # clears (a KindSet mask; see ``suppressed``)
+        self.suppressed_mask = 0
         self.routine: Routine | None = None
-        self.routine_dirty = False
         # the current silence must not be learnt (a person found an incident, or it was away)
         self.skip_learn = False
-        self.away_start: float | None = None
-        self.away_until: float | None = None
-        # the away period ended and no activity has been seen since its expected return
-        self.awaiting_return = False
+        self._away: _Away | None = None
         # learnt levels of the current silence: (silence base, thresholds)
         self.levels: tuple[float, Thresholds | None] | None = None
+
+    @property
+    def suppressed(self) -> KindSet:
+        """Kinds a person closed while the condition still held (a live view: ``add`` and
+        ``discard`` change the household)."""
+        return _SuppressedKinds(self)
+
+    @suppressed.setter
+    def suppressed(self, kinds: KindSet) -> None:
+        self.suppressed_mask = kinds._mask
+
+    @property
+    def routine_dirty(self) -> bool:
+        """The learnt routine changed since it was last saved."""
+        return self.routine is not None and self.routine.dirty
+
+    @routine_dirty.setter
+    def routine_dirty(self, dirty: bool) -> None:
+        if self.routine is not None:
+            self.routine.dirty = dirty
+
+    def _away_state(self) -> _Away:
+        if self._away is None:
+            self._away = _Away()
+        return self._away
+
+    @property
+    def away_start(self) -> float | None:
+        """Start of the registered away period, if any."""
+        return None if self._away is None else self._away.start
+
+    @away_start.setter
+    def away_start(self, at: float | None) -> None:
+        if at is not None or self._away is not None:
+            self._away_state().start = at
+
+    @property
+    def away_until(self) -> float | None:
+        """Expected return of the registered away period, if any."""
+        return None if self._away is None else self._away.until
+
+    @away_until.setter
+    def away_until(self, at: float | None) -> None:
+        if at is not None or self._away is not None:
+            self._away_state().until = at
+
+    @property
+    def awaiting_return(self) -> bool:
+        """The away period ended and no activity has been seen since its expected return."""
+        return self._away is not None and self._away.awaiting_return
+
+    @awaiting_return.setter
+    def awaiting_return(self, waiting: bool) -> None:
+        if waiting or self._away is not None:
+            self._away_state().awaiting_return = waiting
 
     @property
     def silence_base(self) -> float | None:
