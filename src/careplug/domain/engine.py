@@ -184,13 +184,19 @@ Effect = AlertChanged | ActivitySeen | DeviceStatusChanged | UnassignedDevice
 # -- state -----------------------------------------------------------------------------------
 
 
-class PlugState:
-    """What the engine knows of one plug."""
+class PlugState(PlugActivity):
+    """What the engine knows of one plug.
+
+    It *is* the plug's activity detector (a subclass of :class:`PlugActivity`), not a holder
+    of one: one object per plug instead of two saves a header and a pointer (a hundred
+    thousand households must fit a small machine). ``activity`` still names it.
+    Rarely set fields (an area outage, a reconnect grace) live in a side object created on
+    first use; the report period is the spec's or the configured default, not stored.
+    """
 
     __slots__ = (
-        "activity",
+        "_rare",
         "gateway",
-        "held_until",
         "household",
         "last_message_at",
         "last_reading_at",
@@ -198,19 +204,16 @@ class PlugState:
         "lwt_offline_since",
         "offline_since",
         "on_since",
-        "outage",
-        "period_s",
         "spec",
         "standby_ref_w",
         "standby_streak",
         "zero_since",
     )
 
-    def __init__(self, spec: PlugSpec, household: HouseholdState, period_s: float) -> None:
+    def __init__(self, spec: PlugSpec, household: HouseholdState) -> None:
+        super().__init__(spec.standby_w)
         self.spec = spec
         self.household = household
-        self.activity = PlugActivity(spec.standby_w)
-        self.period_s = period_s
         self.last_message_at: float | None = None
         self.last_reading_at: float | None = None
         # set by an explicit offline message (LWT, availability, gateway down)
@@ -225,10 +228,51 @@ class PlugState:
         self.standby_ref_w: float | None = None
         self.standby_streak = 0
         self.zero_since: float | None = None
-        # the area outage this plug went down in (its own device_offline is held back)
-        self.outage: Outage | None = None
-        # after an outage ends, a plug still offline gets a fresh grace to reconnect
-        self.held_until: float | None = None
+        self._rare: _PlugRare | None = None
+
+    @property
+    def activity(self) -> PlugActivity:
+        """The plug's activity-detection state (the plug itself)."""
+        return self
+
+    @property
+    def outage(self) -> Outage | None:
+        """The area outage this plug went down in (its own device_offline is held back)."""
+        rare = self._rare
+        return None if rare is None else rare.outage
+
+    @outage.setter
+    def outage(self, value: Outage | None) -> None:
+        self._set_rare(value, self.held_until)
+
+    @property
+    def held_until(self) -> float | None:
+        """After an outage ends, a plug still offline gets a fresh grace to reconnect until
+        this time."""
+        rare = self._rare
+        return None if rare is None else rare.held_until
+
+    @held_until.setter
+    def held_until(self, value: float | None) -> None:
+        self._set_rare(self.outage, value)
+
+    def _set_rare(self, outage: Outage | None, held_until: float | None) -> None:
+        if outage is None and held_until is None:
+            self._rare = None  # back to the common case: nothing held
+        elif self._rare is None:
+            self._rare = _PlugRare(outage, held_until)
+        else:
+            self._rare.outage, self._rare.held_until = outage, held_until
+
+
+class _PlugRare:
+    """The fields of a plug that are None nearly always (see :class:`PlugState`)."""
+
+    __slots__ = ("held_until", "outage")
+
+    def __init__(self, outage: Outage | None, held_until: float | None) -> None:
+        self.outage = outage
+        self.held_until = held_until
 
 
 class Outage:
@@ -272,8 +316,8 @@ _KIND_BITS: dict[AlertKind, int] = {kind: 1 << i for i, kind in enumerate(AlertK
 
 
 class KindSet:
-    """A set of alert kinds kept as a bit mask: a household holds one, and an empty ``set``
-    alone costs 216 bytes (a hundred thousand households must fit a small machine)."""
+    """A set of alert kinds kept as a bit mask: an empty ``set`` alone costs 216 bytes (a
+    hundred thousand households must fit a small machine)."""
 
     __slots__ = ("_mask",)
 
@@ -304,13 +348,45 @@ class KindSet:
         return self._mask.bit_count()
 
 
+class _SuppressedKinds(KindSet):
+    """A household's suppressed kinds: a :class:`KindSet` over the mask the household keeps
+    in itself (made on each access, so no set object is kept per household)."""
+
+    __slots__ = ("_state",)
+
+    def __init__(self, state: HouseholdState) -> None:
+        self._state = state
+
+    @property
+    def _mask(self) -> int:
+        return self._state.suppressed_mask
+
+    @_mask.setter
+    def _mask(self, mask: int) -> None:
+        self._state.suppressed_mask = mask
+
+
+class _Away:
+    """A household's away period (most households never have one; see HouseholdState)."""
+
+    __slots__ = ("awaiting_return", "start", "until")
+
+    def __init__(self) -> None:
+        self.start: float | None = None
+        self.until: float | None = None
+        self.awaiting_return = False
+
+
 class HouseholdState:
-    """What the engine knows of one household."""
+    """What the engine knows of one household.
+
+    Kept small (a hundred thousand of them): suppressed kinds are a bit mask in the object
+    itself, the away period a side object made when one is registered, and the routine's
+    "changed since saved" flag lives in the routine.
+    """
 
     __slots__ = (
-        "awaiting_return",
-        "away_start",
-        "away_until",
+        "_away",
         "blind_s",
         "blind_since",
         "first_seen_at",
@@ -319,11 +395,10 @@ class HouseholdState:
         "plugs",
         "rearmed_at",
         "routine",
-        "routine_dirty",
         "scheduled_due",
         "skip_learn",
         "spec",
-        "suppressed",
+        "suppressed_mask",
         "threshold_s",
     )
 
@@ -338,18 +413,70 @@ class HouseholdState:
         self.blind_s = 0.0
         self.blind_since: float | None = None
         self.scheduled_due: float | None = None
-        # kinds a person closed while the condition still held: not raised again until it clears
-        self.suppressed = KindSet()
+        # kinds a person closed while the condition still held: not raised again until it
+        # clears (a KindSet mask; see ``suppressed``)
+        self.suppressed_mask = 0
         self.routine: Routine | None = None
-        self.routine_dirty = False
         # the current silence must not be learnt (a person found an incident, or it was away)
         self.skip_learn = False
-        self.away_start: float | None = None
-        self.away_until: float | None = None
-        # the away period ended and no activity has been seen since its expected return
-        self.awaiting_return = False
+        self._away: _Away | None = None
         # learnt levels of the current silence: (silence base, thresholds)
         self.levels: tuple[float, Thresholds | None] | None = None
+
+    @property
+    def suppressed(self) -> KindSet:
+        """Kinds a person closed while the condition still held (a live view: ``add`` and
+        ``discard`` change the household)."""
+        return _SuppressedKinds(self)
+
+    @suppressed.setter
+    def suppressed(self, kinds: KindSet) -> None:
+        self.suppressed_mask = kinds._mask
+
+    @property
+    def routine_dirty(self) -> bool:
+        """The learnt routine changed since it was last saved."""
+        return self.routine is not None and self.routine.dirty
+
+    @routine_dirty.setter
+    def routine_dirty(self, dirty: bool) -> None:
+        if self.routine is not None:
+            self.routine.dirty = dirty
+
+    def _away_state(self) -> _Away:
+        if self._away is None:
+            self._away = _Away()
+        return self._away
+
+    @property
+    def away_start(self) -> float | None:
+        """Start of the registered away period, if any."""
+        return None if self._away is None else self._away.start
+
+    @away_start.setter
+    def away_start(self, at: float | None) -> None:
+        if at is not None or self._away is not None:
+            self._away_state().start = at
+
+    @property
+    def away_until(self) -> float | None:
+        """Expected return of the registered away period, if any."""
+        return None if self._away is None else self._away.until
+
+    @away_until.setter
+    def away_until(self, at: float | None) -> None:
+        if at is not None or self._away is not None:
+            self._away_state().until = at
+
+    @property
+    def awaiting_return(self) -> bool:
+        """The away period ended and no activity has been seen since its expected return."""
+        return self._away is not None and self._away.awaiting_return
+
+    @awaiting_return.setter
+    def awaiting_return(self, waiting: bool) -> None:
+        if waiting or self._away is not None:
+            self._away_state().awaiting_return = waiting
 
     @property
     def silence_base(self) -> float | None:
@@ -453,8 +580,7 @@ class Engine:
             area = self._areas[spec.area or ""] = OutageGroup("area", spec.area or "")
         area.total += len(spec.plugs)
         for plug_spec in spec.plugs:
-            period = plug_spec.report_period_s or self.config.default_report_period_s
-            plug = PlugState(plug_spec, state, period)
+            plug = PlugState(plug_spec, state)
             state.plugs += (plug,)
             self.plugs[plug_spec.id] = plug
         self.households[spec.id] = state
@@ -475,7 +601,7 @@ class Engine:
             plug.last_reading_at = memory.last_reading_at
             plug.lwt_offline_since = memory.lwt_offline_since
             plug.offline_since = memory.offline_since
-            act = plug.activity
+            act = plug  # its own activity detector
             act.power_w, act.power_at = memory.power_w, memory.power_at
             act.energy_wh, act.energy_at = memory.energy_wh, memory.energy_at
             act.in_use = None if memory.in_use is None else bool(memory.in_use)
@@ -549,9 +675,7 @@ class Engine:
         self._mark_seen(plug, reading.at, effects)
         if plug.last_reading_at is None or reading.at > plug.last_reading_at:
             plug.last_reading_at = reading.at
-        reason = plug.activity.observe(
-            reading.at, reading.power_w, reading.energy_wh, self.config.activity
-        )
+        reason = plug.observe(reading.at, reading.power_w, reading.energy_wh, self.config.activity)
         self._dirty_plugs.add(plug.spec.id)
         if reading.power_w is not None and not reading.stale:
             self._track_load(plug, reading.at, reading.power_w)
@@ -598,7 +722,7 @@ class Engine:
             if was_unplugged and plug.spec.shows_activity:
                 self._end_blindness(household, at)
             self._schedule(household, at)
-        act = plug.activity
+        act = plug  # its own activity detector
         if act.in_use or act.standby_w is None:
             plug.standby_streak = 0
             return
@@ -985,7 +1109,8 @@ class Engine:
 
     def _offline_at(self, plug: PlugState) -> float:
         last = max(plug.last_message_at or self._sight_since, self._sight_since)
-        return last + self.config.offline_after_periods * plug.period_s
+        period = plug.spec.report_period_s or self.config.default_report_period_s
+        return last + self.config.offline_after_periods * period
 
     def _update_blindness(
         self,
@@ -1499,7 +1624,7 @@ class Engine:
 
     @staticmethod
     def _plug_memory(plug: PlugState) -> PlugMemory:
-        act = plug.activity
+        act = plug  # its own activity detector
         return PlugMemory(
             plug.spec.id,
             plug.last_message_at,

@@ -125,12 +125,15 @@ class Routine:
     :attr:`counts` and :attr:`waits` are the dense views.
     """
 
-    __slots__ = ("_bins", "_cache", "observed_s")
+    __slots__ = ("_bins", "_cache", "dirty", "observed_s")
 
     def __init__(self) -> None:
         self._bins = array("I")
         self.observed_s = 0.0
         self._cache: tuple[int, RoutineConfig, Thresholds | None] | None = None
+        # changed since last saved (set and cleared by the engine; a slot here is free: the
+        # object's size class has room for it, a flag in the household's state had not)
+        self.dirty = False
 
     @property
     def counts(self) -> array[int]:
@@ -310,7 +313,9 @@ class Routine:
             bins.frombytes(data[12:])
             if not _well_formed(bins):
                 return routine  # not what to_bytes writes
-            routine._bins = bins
+            # a copy of exactly its size: frombytes over-allocates (~10 %, for growth that a
+            # restored routine rarely needs soon), and a hundred thousand are kept
+            routine._bins = bins[:]
         elif header == _HEADER_DENSE and len(data) == len(_HEADER_DENSE) + 8 + 2 * _SILENCE_BINS:
             counts = array("H")
             counts.frombytes(data[12:])
