@@ -125,12 +125,11 @@ class Routine:
     :attr:`counts` and :attr:`waits` are the dense views.
     """
 
-    __slots__ = ("_bins", "_cache", "dirty", "observed_s")
+    __slots__ = ("_bins", "dirty", "observed_s")
 
     def __init__(self) -> None:
         self._bins = array("I")
         self.observed_s = 0.0
-        self._cache: tuple[int, RoutineConfig, Thresholds | None] | None = None
         # changed since last saved (set and cleared by the engine; a slot here is free: the
         # object's size class has room for it, a flag in the household's state had not)
         self.dirty = False
@@ -189,7 +188,6 @@ class Routine:
             return
         base = ((24 if weekend else 0) + start_hour) * BINS
         self._count(base + _bin_of(duration_s), base, BINS, ROW_LIMIT)
-        self._cache = None
 
     def observe_wait(self, anchor: int, weekend: bool, wait_h: float) -> None:
         """Learn one day's wait from ``ANCHORS_H[anchor]`` (local) to the next activity."""
@@ -229,15 +227,9 @@ class Routine:
         """Levels for a silence that began at ``start_hour``; None while still learning."""
         if self.observed_days < config.usable_days:
             return None
-        # one entry: between two learnt silences the engine asks again and again for the hour
-        # the current silence began in (a dict of every hour cost ~200 B per household)
-        key = start_hour * 2 + weekend
-        cached = self._cache
-        if cached is not None and cached[0] == key and cached[1] is config:
-            return cached[2]
-        result = self._compute(start_hour, weekend, config)
-        self._cache = (key, config, result)
-        return result
+        # not cached here: the engine keeps the levels of the current silence (and learning a
+        # silence changes them anyway); a second copy cost ~250 B per silent household
+        return self._compute(start_hour, weekend, config)
 
     def _pooled(self, hours: list[tuple[int, float]], weekend: bool, split: bool) -> list[float]:
         pooled = [0.0] * BINS
