@@ -75,42 +75,8 @@ def test_learning_detector_alerts_earlier_than_the_fixed_rule(population: Path) 
     assert report.detected == len(incidents)
 
 
-def test_evaluate_cli_takes_the_detector_and_away_periods(population: Path) -> None:
-    """`careplug evaluate --detector learning --away away.csv` prints figures and alerts."""
-    out = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "careplug",
-            "evaluate",
-            "--readings",
-            str(population / "readings.csv"),
-            "--registry",
-            str(population / "households.toml"),
-            "--incidents",
-            str(population / "incidents.csv"),
-            "--away",
-            str(population / "away.csv"),
-            "--detector",
-            "learning",
-        ],
-        capture_output=True,
-        text=True,
-        env={
-            "PYTHONPATH": SRC + ":" + str(Path(SRC).parent / "simulators"),
-            "PATH": "/usr/bin:/bin",
-        },
-        check=True,
-        timeout=300,
-    )
-    figures = json.loads(out.stderr[out.stderr.index("{") :])
-    assert figures["detector"] == "learning"
-    assert figures["detected"] == figures["incidents"] == 8
-    severities = {json.loads(line)["severity"] for line in out.stdout.splitlines()}
-    assert "attention" in severities
-
-
-def run_cli(population: Path, *extra: str) -> dict[str, object]:
+def run_cli(population: Path, *extra: str) -> tuple[dict[str, object], list[str]]:
+    """Figures (stderr) and alert lines (stdout) of `careplug evaluate --detector learning`."""
     out = subprocess.run(
         [
             sys.executable,
@@ -139,15 +105,24 @@ def run_cli(population: Path, *extra: str) -> dict[str, object]:
         timeout=300,
     )
     figures: dict[str, object] = json.loads(out.stderr[out.stderr.index("{") :])
-    return figures
+    return figures, out.stdout.splitlines()
+
+
+def test_evaluate_cli_takes_the_detector_and_away_periods(population: Path) -> None:
+    """`careplug evaluate --detector learning --away away.csv` prints figures and alerts."""
+    figures, alerts = run_cli(population)
+    assert figures["detector"] == "learning"
+    assert figures["detected"] == figures["incidents"] == 8
+    severities = {json.loads(line)["severity"] for line in alerts}
+    assert "attention" in severities
 
 
 def test_evaluate_cli_with_simulated_self_checks(population: Path) -> None:
     """With every resident answering by day, no incident is missed and no more false alerts
     reach caseworkers than without self-checks; with nobody answering, none are missed either."""
-    plain = run_cli(population)
-    answered = run_cli(population, "--self-check-answer-rate", "1")
-    unanswered = run_cli(population, "--self-check-answer-rate", "0")
+    plain, _ = run_cli(population)
+    answered, _ = run_cli(population, "--self-check-answer-rate", "1")
+    unanswered, _ = run_cli(population, "--self-check-answer-rate", "0")
     assert answered["self_check_answer_rate"] == 1.0
     for figures in (answered, unanswered):
         assert figures["detected"] == figures["incidents"] == 8
