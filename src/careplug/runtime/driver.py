@@ -12,6 +12,7 @@ receipt and commit means redelivery, never loss.
 
 from __future__ import annotations
 
+import contextlib
 import heapq
 import itertools
 import json
@@ -240,17 +241,20 @@ class Driver:
         buffer: one queue operation and one processing-clock reading for all of them)."""
         out: list[object] = []
         received = monotonic()
-        if self.clock_topic is not None or self.follow_clock_messages:
+        if self.follow_clock_messages:  # a replay
             take = self._take_message
             for topic, payload, retain, mid, qos in messages:
                 take(topic, payload, retain, mid, qos, out, received)
         else:
             # one receive buffer arrived at one instant: its messages share the receive time
             now = self.clock.now()
+            clock_topic = self.clock_topic
             own = self.own_topics
             decode_one = self._decode_and_queue
             for topic, payload, retain, mid, qos in messages:
-                if topic in own:
+                if topic == clock_topic:
+                    self._submit_clock(payload, mid, qos, out, received)
+                elif topic in own:
                     out.append(_Inbound([], _Message(mid, qos, 0)))
                 else:
                     decode_one(topic, payload, retain, mid, qos, now, out, received)
@@ -463,9 +467,12 @@ class Driver:
                     self._take(item)
         self._report_messages()
         self._watch_clock_jumps()
-        self._advance(self.clock.now() - self.lateness_s, effects)
-        self._poll_external()
-        self._commit(effects)
+        history = self.history
+        # the batch's history points are queued in one step (one lock, not one per point)
+        with contextlib.nullcontext() if history is None else history.batched():
+            self._advance(self.clock.now() - self.lateness_s, effects)
+            self._poll_external()
+            self._commit(effects)
         if self._escalate() and self._on_notifications is not None:
             self._on_notifications()
         if self._summarize() and self._on_notifications is not None:
@@ -542,51 +549,52 @@ class Driver:
     def _advance(self, target: float, effects: list[Effect]) -> None:
         pending = self._pending
         engine = self.engine
+        plugs = engine.plugs
+        history = self.history
         to_ack = self._to_ack
+        pop = heapq.heappop
+        readings = enrolled = 0  # counted here and added once: this loop runs per reading
         instant = self._next_instant()
-        while True:
-            if pending and pending[0][0] <= target and pending[0][0] <= instant:
-                _, _, entry, message = heapq.heappop(pending)
-                if isinstance(entry, Reading):
-                    self.stats.readings += 1
-                    if entry.plug in engine.plugs:  # an unassigned plug's reading is reported
-                        self._readings_uncounted += 1
-                    effects.extend(engine.on_reading(entry))
-                    if self.history is not None:
-                        self._history_reading(entry)
-                else:
-                    effects.extend(engine.on_availability(entry))
-                if isinstance(message, tuple):  # a message that was this one reading
-                    to_ack.append(message)
-                elif message is not None:
-                    message.remaining -= 1
-                    if message.remaining == 0:
-                        to_ack.append(message.ack())
-                instant = self._next_instant()
-                continue
-            if instant <= target:
-                effects.extend(engine.tick(instant))
-                self._last_done = instant
-                instant = self._next_instant()
-                continue
-            break
+        try:
+            while True:
+                if pending and pending[0][0] <= target and pending[0][0] <= instant:
+                    _, _, entry, message = pop(pending)
+                    if isinstance(entry, Reading):
+                        readings += 1
+                        if entry.plug in plugs:  # an unassigned plug's reading is reported
+                            enrolled += 1
+                        effects.extend(engine.on_reading(entry))
+                        if history is not None:
+                            state = plugs.get(entry.plug)
+                            history.write_reading(
+                                None if state is None else state.household.spec.id,
+                                entry.plug,
+                                entry.at,
+                                entry.power_w,
+                                entry.energy_wh,
+                            )
+                    else:
+                        effects.extend(engine.on_availability(entry))
+                    if isinstance(message, tuple):  # a message that was this one reading
+                        to_ack.append(message)
+                    elif message is not None:
+                        message.remaining -= 1
+                        if message.remaining == 0:
+                            to_ack.append(message.ack())
+                    instant = self._next_instant()
+                    continue
+                if instant <= target:
+                    effects.extend(engine.tick(instant))
+                    self._last_done = instant
+                    instant = self._next_instant()
+                    continue
+                break
+        finally:
+            self.stats.readings += readings
+            self._readings_uncounted += enrolled
         if target > self._last_done and not math.isinf(instant):
             # nothing due before target: later instants may start from here
             self._last_done = max(self._last_done, math.floor(target / self.tick_s) * self.tick_s)
-
-    def _household_of(self, plug: PlugId) -> str | None:
-        state = self.engine.plugs.get(plug)
-        return None if state is None else state.household.spec.id
-
-    def _history_reading(self, reading: Reading) -> None:
-        assert self.history is not None
-        self.history.write_reading(
-            self._household_of(reading.plug),
-            reading.plug,
-            reading.at,
-            reading.power_w,
-            reading.energy_wh,
-        )
 
     def _history_effect(self, effect: Effect) -> None:
         history = self.history
@@ -669,10 +677,17 @@ class Driver:
             self._ack([(mid, qos) for mid, qos, _ in self._to_ack])
         if self.metrics is not None:
             now = monotonic()
-            observe = self.metrics.handling_seconds.observe
+            handled = self.metrics.messages_handled
+            # runs of messages received together (one receive buffer) are observed at once
+            run_received, run = 0.0, 0
             for _, _, received in self._to_ack:
-                if received:
-                    observe(now - received)
+                if received != run_received:
+                    if run_received and run:
+                        handled(now - run_received, run)
+                    run_received, run = received, 0
+                run += 1
+            if run_received and run:
+                handled(now - run_received, run)
             if self._readings_uncounted:
                 self.metrics.readings_handled.inc(self._readings_uncounted)
         self._readings_uncounted = 0
