@@ -80,6 +80,7 @@ def test_any_bytes_give_the_decoders_reading_or_none(payload: bytes) -> None:
         b'{"energy_wh": 0.0}',
         b'{"time": "2027-01-15T08:00:00+09:00", "power_w": 3.5}',
         b'{"time": 1700000000, "power_w": 1.0}',  # far-off device clock: receive time
+        b' \t{"power_w": 1}\r\n ',  # JSON whitespace around the object
     ],
 )
 def test_plain_readings_take_the_fast_path(payload: bytes) -> None:
@@ -105,6 +106,10 @@ def test_plain_readings_take_the_fast_path(payload: bytes) -> None:
         b"\xff\xfe{}",
         b'{"power_w": 1e999}',
         b"[" * 100_000,
+        b'{"power_w": 1} {}',  # more after the object
+        b'{"power_w": 1}\x0c',  # not JSON whitespace after it
+        b'\xef\xbb\xbf{"power_w": 1}',  # a UTF-8 byte order mark
+        b"",
     ],
 )
 def test_anything_else_is_left_to_the_decoder(payload: bytes) -> None:
