@@ -310,6 +310,7 @@ def start_daemon(
             topics,
             driver.submit_message,
             driver.connection_changed,
+            on_messages=driver.submit_messages,
         )
         driver.set_ack(mqtt.ack_many)
         delivery = DeliveryWorker(

@@ -6,6 +6,7 @@ Adapters implement these; the runtime and app depend only on them. Times are epo
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -153,4 +154,10 @@ class HistorySink(Protocol):
         self, household: str, alert_id: str, kind: str, severity: str, state: str, at: float
     ) -> None:
         """An alert transition."""
+        ...
+
+    def batched(self) -> AbstractContextManager[None]:
+        """Hold what is written inside and queue it in one step when the block ends (one
+        lock per batch of readings instead of one per point); nothing is lost by an error
+        inside. Nested blocks queue with the outermost."""
         ...

@@ -179,8 +179,18 @@ def run_careplug(
     figures: dict[str, object] = {}
     if profiler is not None:
         figures["careplug_profile"] = profiler.finish()
-    time.sleep(1.5)  # the InfluxDB sink flushes every second
-    handled = b.vm_count(vm_port, "reading_power_w", 4 * 3600)
+    # The InfluxDB sink writes in the background (it flushes every second and may lag a fast
+    # drain): count what reaches VictoriaMetrics until all is there or nothing came for 5 s.
+    done_at = monotonic()
+    handled, grew_at = 0, done_at
+    while True:
+        time.sleep(0.5)
+        count = b.vm_count(vm_port, "reading_power_w", 4 * 3600)
+        if count > handled:
+            handled, grew_at = count, monotonic()
+        if handled >= n or monotonic() - grew_at > 5.0:
+            break
+    history_lag = grew_at - done_at
     daemon.kill()
     unacked = b.count_redelivered(mqtt_port, "careplug-bench")
     figures.update(
@@ -189,6 +199,8 @@ def run_careplug(
             "careplug_readings_per_s": round(handled / seconds) if t1 else 0,
             "careplug_complete": t1 is not None,
             "careplug_readings_in_victoriametrics": handled,
+            # after the last commit, until the last reading reached VictoriaMetrics
+            "careplug_history_lag_s": round(history_lag, 2),
             "careplug_redelivered_after_kill": unacked,
             "careplug_peak_rss_mib": round(peak_rss / 1024, 1),
             "careplug_cpu_seconds": round(cpu, 2),

@@ -51,7 +51,15 @@ class Received:
     fast: list[tuple[str, bytes, bool, int, int]] = field(default_factory=list)
     slow: list[paho.MQTTMessage] = field(default_factory=list)
     order: list[bytes] = field(default_factory=list)
+    batches: int = 0  # calls of batch_sink
     lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def batch_sink(self, messages: list[tuple[str, bytes, bool, int, int]]) -> None:
+        with self.lock:
+            assert messages, "an empty batch"
+            self.batches += 1
+            self.fast.extend(messages)
+            self.order.extend(m[1] for m in messages)
 
     def sink(self, topic: str, payload: bytes, retain: bool, mid: int, qos: int) -> None:
         with self.lock:
@@ -84,7 +92,7 @@ class CountingClient(FastClient):
 
 
 def _consumer(
-    client_id: str, v5: bool = True, cls: type[FastClient] = FastClient
+    client_id: str, v5: bool = True, cls: type[FastClient] = FastClient, batched: bool = False
 ) -> tuple[FastClient, Received]:
     client = cls(
         CallbackAPIVersion.VERSION2,
@@ -96,6 +104,8 @@ def _consumer(
     client.max_inflight_messages_set(1000)
     received = Received()
     client.message_sink = received.sink
+    if batched:  # takes precedence over message_sink
+        client.message_batch_sink = received.batch_sink
     client.on_message = received.on_message
     return client, received
 
@@ -176,15 +186,17 @@ def _redelivered(port: int, client_id: str, v5: bool = True, settle: float = 1.5
 # -- real Mosquitto ----------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("batched", [False, True], ids=["sink", "batch_sink"])
 def test_a_backlog_is_delivered_once_each_with_one_read_serving_many_packets(
-    mosquitto: Mosquitto,
+    mosquitto: Mosquitto, batched: bool
 ) -> None:
     """5,000 queued readings arrive exactly once, in order, from far fewer socket reads than
-    packets; after ack_many the broker has nothing to redeliver."""
+    packets (with a batch sink, in at most one call per read); after ack_many the broker has
+    nothing to redeliver."""
     _session(mosquitto.port, "backlog")
     sent = _readings(5000)
     _publish(mosquitto.port, sent)
-    client, received = _consumer("backlog", cls=CountingClient)
+    client, received = _consumer("backlog", cls=CountingClient, batched=batched)
     _connect(client, mosquitto.port)
     _wait(lambda: received.count() >= len(sent), what="the backlog")
     time.sleep(0.2)
@@ -194,6 +206,10 @@ def test_a_backlog_is_delivered_once_each_with_one_read_serving_many_packets(
     assert all(m[4] == 1 and not m[2] for m in received.fast)
     assert isinstance(client, CountingClient)
     assert client.recv_calls < len(sent) / 10, client.recv_calls
+    if batched:
+        assert 0 < received.batches <= client.recv_calls
+    else:
+        assert received.batches == 0
     client.ack_many(received.mids())
     _stop(client)
     assert _redelivered(mosquitto.port, "backlog") == []
@@ -225,11 +241,13 @@ def test_payloads_larger_than_one_read_arrive_whole_between_small_ones(
     assert _redelivered(mosquitto.port, "big") == []
 
 
+@pytest.mark.parametrize("batched", [False, True], ids=["sink", "batch_sink"])
 def test_messages_with_mqtt5_properties_keep_them_and_keep_their_place(
-    mosquitto: Mosquitto,
+    mosquitto: Mosquitto, batched: bool
 ) -> None:
     """Messages with user properties and a content type go through paho's own decoding (on
-    on_message, properties intact), interleaved in order with plain ones on the fast path."""
+    on_message, properties intact), interleaved in order with plain ones on the fast path
+    (a batch is handed over before a message that takes paho's path)."""
     _session(mosquitto.port, "props")
     props = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
     props.UserProperty = [("site", "gangbuk-3"), ("fw", "14.1")]
@@ -237,7 +255,7 @@ def test_messages_with_mqtt5_properties_keep_them_and_keep_their_place(
     _publish(mosquitto.port, _readings(100))
     _publish(mosquitto.port, _readings(10, 100), props=props)
     _publish(mosquitto.port, _readings(100, 110))
-    client, received = _consumer("props")
+    client, received = _consumer("props", batched=batched)
     _connect(client, mosquitto.port)
     _wait(lambda: received.count() >= 210, what="all messages")
     expected = [payload for _, payload in _readings(210)]

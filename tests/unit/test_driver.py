@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from careplug.adapters.store_sqlite import SqliteStore
-from careplug.clock import VirtualClock
+from careplug.clock import VirtualClock, iso
 from careplug.domain.engine import AlertChanged, DetectionConfig, Engine
 from careplug.domain.model import (
     Appliance,
@@ -105,3 +105,65 @@ def test_a_backward_clock_step_raises_no_burst_and_still_alerts_once(tmp_path: P
     rig.run(2 * H)
     assert len(rig.raised) == 1
     assert last_activity + 12 * H <= rig.raised[0] <= last_activity + 12 * H + 301
+
+
+def _mixed_messages() -> list[tuple[str, bytes, bool, int, int]]:
+    """Plain readings, an unknown plug, rejections, a status and careplug's own topic."""
+    at = T0 + 10
+    reading = "careplug/plugs/{}/reading"
+    return [
+        (reading.format("p"), f'{{"time": {at}, "power_w": 0.5}}'.encode(), False, 1, 1),
+        (reading.format("p"), b'{"power_w": -3}', False, 2, 1),  # negative_power
+        (reading.format("stranger"), f'{{"time": {at + 1}, "power_w": 9}}'.encode(), False, 3, 1),
+        ("careplug/status", b"online", True, 4, 1),
+        (reading.format("p"), b"not json", False, 5, 1),  # not_json
+        (reading.format("p"), f'{{"time": {at + 2}, "power_w": 150.0}}'.encode(), True, 6, 1),
+        ("careplug/plugs/p/status", b"offline", False, 7, 1),
+        ("somewhere/else", b"{}", False, 8, 0),  # unknown_topic
+        (reading.format("p"), f'{{"time": "{iso(at + 3)}", "power_w": 160}}'.encode(), False, 9, 1),
+    ]
+
+
+def _driven(tmp: Path, batched: bool) -> tuple[Driver, list[tuple[int, int]]]:
+    clock = VirtualClock(T0 + 20)
+    engine = Engine(DetectionConfig(catch_up_grace_s=60.0), [HOUSEHOLD], T0)
+    driver = Driver(
+        engine,
+        SqliteStore(tmp / f"s{batched}.db"),
+        clock,
+        lateness_s=0.0,
+        own_topics=frozenset({"careplug/status"}),
+    )
+    acked: list[tuple[int, int]] = []
+    driver.set_ack(acked.extend)
+    if batched:
+        driver.submit_messages(_mixed_messages())
+    else:
+        for message in _mixed_messages():
+            driver.submit_message(*message)
+    driver.process_pending()
+    return driver, acked
+
+
+def test_a_receive_buffer_at_once_is_handled_as_its_messages_one_by_one(tmp_path: Path) -> None:
+    """submit_messages (one call per receive buffer) feeds, rejects, counts and acknowledges
+    exactly what submit_message per message does, every message acknowledged once."""
+    one, one_acked = _driven(tmp_path, batched=False)
+    many, many_acked = _driven(tmp_path, batched=True)
+    assert (
+        sorted(many_acked)
+        == sorted(one_acked)
+        == [(m, 1) for m in range(1, 8)]
+        + [
+            (8, 0),
+            (9, 1),
+        ]
+    )
+    assert many.stats.readings == one.stats.readings == 4
+    assert many.stats.rejected == one.stats.rejected
+    assert dict(many.stats.rejected) == {"negative_power": 1, "not_json": 1, "unknown_topic": 1}
+    assert many.stats.messages == one.stats.messages
+    assert many.stats.unassigned == one.stats.unassigned == 1
+    plugs = many.store.load_plugs()
+    assert plugs == one.store.load_plugs()
+    assert [(p.plug, p.power_w, p.power_at) for p in plugs] == [("p", 160.0, T0 + 13)]

@@ -18,6 +18,9 @@ only that path:
   ``(topic, payload, retain, mid, qos)``, without ``Properties``, ``MQTTMessage`` or the topic
   matcher. Anything else (properties present, QoS 2, a malformed packet, no sink set, or a paho
   logger / ``on_log`` set) takes paho's own code, unchanged.
+- **Batched hand-off**: with :attr:`FastClient.message_batch_sink` set instead, the fast-path
+  messages of one ``recv`` buffer go to it as one list, in order, in one call; a packet that
+  takes paho's code first flushes the list, so every message still arrives in wire order.
 - **Batched acknowledgements**: :meth:`FastClient.ack_many` queues the PUBACKs of a whole batch
   as one packet: one wake-up of the network thread, one ``send``.
 
@@ -49,6 +52,12 @@ _pack_puback = struct.Struct("!BBH").pack  # PUBACK, remaining length 2, packet 
 MessageSink = Callable[[str, bytes, bool, int, int], None]
 """(topic, payload, retain, mid, qos) → None; called on paho's network thread."""
 
+Message = tuple[str, bytes, bool, int, int]
+"""(topic, payload, retain, mid, qos)."""
+
+MessageBatchSink = Callable[[list[Message]], None]
+"""The fast-path messages of one receive buffer, in order; called on paho's network thread."""
+
 
 def _fresh_in_packet() -> Any:
     # paho's idle ``_in_packet`` state (a TypedDict in paho, so built the way paho builds it)
@@ -70,12 +79,15 @@ class FastClient(paho.Client):
     Construct it exactly like ``paho.Client``. Set :attr:`message_sink` to receive PUBLISHes on
     the fast path; messages the fast path does not take still go to ``on_message`` as usual,
     so set both to the same handler. With a sink set, ``message_callback_add`` filters are not
-    consulted for fast-path messages.
+    consulted for fast-path messages. :attr:`message_batch_sink`, when set, takes precedence
+    over :attr:`message_sink`: one call per receive buffer with its fast-path messages.
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.message_sink: MessageSink | None = None
+        self.message_batch_sink: MessageBatchSink | None = None
+        self._batch: list[Message] = []  # fast-path messages of the buffer being handled
         # unparsed received bytes: at most one incomplete packet, in pieces until complete
         self._rparts: list[bytes] = []
         self._rhave = 0
@@ -119,7 +131,10 @@ class FastClient(paho.Client):
         parts.clear()
         self._rhave = 0
         self._rwant = 1
-        rc, pos = self._handle_buffer(buf, sock)
+        try:
+            rc, pos = self._handle_buffer(buf, sock)
+        finally:
+            self._flush()
         if self._sock is sock and pos < len(buf):
             rest = buf[pos:]
             parts.append(rest)
@@ -136,7 +151,11 @@ class FastClient(paho.Client):
         """
         n = len(buf)
         pos = 0
-        fast = self.message_sink is not None and self._on_log is None and self._logger is None
+        fast = (
+            (self.message_sink is not None or self.message_batch_sink is not None)
+            and self._on_log is None
+            and self._logger is None
+        )
         v5 = self._protocol == MQTTProtocolVersion.MQTTv5
         while n - pos >= 2:
             header = buf[pos]
@@ -161,6 +180,10 @@ class FastClient(paho.Client):
             if not (
                 fast and header & 0xF0 == _PUBLISH and self._publish(header, buf, start, end, v5)
             ):
+                if self._batch:
+                    self._flush()  # what came before this packet is handed over first
+                    if self._sock is not sock:
+                        return MQTTErrorCode.MQTT_ERR_SUCCESS, pos
                 rc = self._handle_packet(header, buf[start:end])
                 if rc > 0:
                     return rc, end
@@ -192,6 +215,9 @@ class FastClient(paho.Client):
             topic = buf[start + 2 : topic_end].decode()
         except UnicodeDecodeError:
             return False
+        if self.message_batch_sink is not None:
+            self._batch.append((topic, buf[p:end], bool(header & 1), mid, qos))
+            return True
         sink = self.message_sink
         assert sink is not None
         with self._in_callback_mutex:
@@ -204,6 +230,27 @@ class FastClient(paho.Client):
         if qos == 1 and not self._manual_ack:
             self._send_puback(mid)
         return True
+
+    def _flush(self) -> None:
+        """Hand the buffered fast-path messages to the batch sink (then PUBACK them if paho
+        acknowledges automatically)."""
+        batch = self._batch
+        sink = self.message_batch_sink
+        if not batch or sink is None:
+            batch.clear()
+            return
+        self._batch = []
+        with self._in_callback_mutex:
+            try:
+                sink(batch)
+            except Exception as err:
+                self._easy_log(paho.MQTT_LOG_ERR, "Caught exception in on_message: %s", err)
+                if not self.suppress_exceptions:
+                    raise
+        if not self._manual_ack:
+            for _, _, _, mid, qos in batch:
+                if qos == 1:
+                    self._send_puback(mid)
 
     def _handle_packet(self, header: int, body: bytes) -> MQTTErrorCode:
         """Any other packet: through paho's own handlers, as its ``_packet_read`` does."""

@@ -19,10 +19,11 @@ tags ``household`` (omitted when the plug is not enrolled) and ``plug``; times i
 
 from __future__ import annotations
 
+import contextlib
 import math
 import threading
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -111,6 +112,7 @@ class InfluxSink:
         self._retry_max_s = retry_max_s
 
         self._lock = threading.Lock()
+        self._held: list[_Queued] | None = None  # lines written inside batched()
         self._heads: dict[tuple[str, str | None, str, str | None], str] = {}
         self._queue: deque[_Queued] = deque()
         self._in_flight = 0
@@ -189,21 +191,46 @@ class InfluxSink:
             head = self._heads[key] = _head(measurement, tags)
         return head
 
+    @contextlib.contextmanager
+    def batched(self) -> Iterator[None]:
+        """Queue the points written inside in one step when it ends, with one lock taken
+        instead of one per point (the driver wraps each batch of readings in it)."""
+        if self._held is not None:  # nested: the outer one queues them
+            yield
+            return
+        held: list[_Queued] = []
+        self._held = held
+        try:
+            yield
+        finally:
+            self._held = None
+            self._put_many(held)
+
     def _put(self, line: str) -> None:
+        held = self._held
+        if held is not None:
+            held.append(line)
+        else:
+            self._put_many((line,))
+
+    def _put_many(self, lines: Iterable[str]) -> None:
+        queue = self._queue
         with self._lock:
-            # The bound counts points still meant to be sent. The in-flight batch is always the
-            # oldest, so it gives way first: its head is marked evicted (dropped if the write
-            # fails, un-dropped if it succeeds anyway), then the oldest queued point goes.
-            if len(self._queue) + self._in_flight - self._evicted >= self._max_points:
-                self._dropped += 1
-                if self._in_flight > self._evicted:
-                    self._evicted += 1
-                elif self._queue:
-                    self._queue.popleft()
-                else:
-                    return
-            self._queue.append(line)
-            full_batch = len(self._queue) >= self._batch_size
+            for line in lines:
+                # The bound counts points still meant to be sent. The in-flight batch is always
+                # the oldest, so it gives way first: its head is marked evicted (dropped if the
+                # write fails, un-dropped if it succeeds anyway), then the oldest queued point
+                # goes.
+                if len(queue) + self._in_flight - self._evicted >= self._max_points:
+                    self._dropped += 1
+                    if self._in_flight > self._evicted:
+                        self._evicted += 1
+                    elif queue:
+                        queue.popleft()
+                    else:
+                        continue
+                queue.append(line)
+            full_batch = len(queue) >= self._batch_size
         if full_batch and not self._wake.is_set():
             self._wake.set()
 
@@ -268,6 +295,11 @@ class InfluxSink:
                 failures = 0
                 continue
             failures = failures + 1 if self._send(batch) == "retry" else 0
+            if not failures:
+                with self._lock:
+                    backlog = len(self._queue) >= self._batch_size
+                if backlog:
+                    self._wake.set()  # another full batch is waiting: send it now, not in 1 s
 
     def _time_left(self) -> float:
         if self._deadline is None:

@@ -24,7 +24,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
-from careplug.adapters.fastpaho import FastClient
+from careplug.adapters.fastpaho import FastClient, MessageBatchSink
 from careplug.errors import DeliveryError
 from careplug.ports import Notification
 
@@ -67,7 +67,12 @@ MessageHandler = Callable[[str, bytes, bool, int, int], None]
 
 
 class MqttConnection:
-    """One paho client: subscribes to plug topics, hands messages over, publishes alerts."""
+    """One paho client: subscribes to plug topics, hands messages over, publishes alerts.
+
+    Messages go to ``on_message`` one at a time, or, when ``on_messages`` is given, the plain
+    ones (QoS 0/1, no MQTT 5 properties) go to it a receive buffer at a time and the others to
+    ``on_message``, all in the order they came.
+    """
 
     def __init__(
         self,
@@ -75,6 +80,7 @@ class MqttConnection:
         topics: list[str],
         on_message: MessageHandler,
         on_connection: Callable[[bool, str], None],
+        on_messages: MessageBatchSink | None = None,
     ) -> None:
         self.options = options
         self.topics = topics
@@ -112,6 +118,8 @@ class MqttConnection:
         self.client.on_message = self._handle_message
         # plain PUBLISHes skip MQTTMessage; the rest still come through on_message
         self.client.message_sink = on_message
+        # and, given a batch handler, come a whole receive buffer at a time (in wire order)
+        self.client.message_batch_sink = on_messages
 
     def start(self) -> None:
         """Connect in the background and keep reconnecting with backoff."""

@@ -12,6 +12,7 @@ receipt and commit means redelivery, never loss.
 
 from __future__ import annotations
 
+import contextlib
 import heapq
 import itertools
 import json
@@ -34,7 +35,11 @@ from careplug.adapters.payloads import (
     detect_family,
 )
 from careplug.adapters.payloads.common import Family
-from careplug.adapters.payloads.native import parse_time
+from careplug.adapters.payloads.native import (
+    parse_time,
+    reading_device,
+    reading_fields,
+)
 from careplug.adapters.store_sqlite import SqliteStore
 from careplug.clock import Clock, VirtualClock, iso, monotonic
 from careplug.domain import alerts as alert_rules
@@ -85,14 +90,31 @@ class Stats:
     last_message_at: float | None = None
 
 
+_Ack = tuple[int, int, float]
+"""A message to acknowledge: (mid, qos, processing time of receipt or 0.0 for the
+handling-latency histogram). It is also the token of a message with one reading."""
+
+
 @dataclass(slots=True)
 class _Message:
-    """One MQTT message's decoded items and its acknowledgement token."""
+    """An MQTT message's acknowledgement token when it has no or several items: acknowledged
+    when the last of them is handled."""
 
     mid: int
     qos: int
     remaining: int
     received: float = 0.0  # processing time of receipt, for the handling-latency histogram
+
+    def ack(self) -> _Ack:
+        return (self.mid, self.qos, self.received)
+
+
+_Fast = tuple[Reading, _Ack]
+"""A message that is exactly one reading (the native fast path): the reading and its token."""
+
+_Route = tuple[Family | None, str, PlugId | None]
+"""What a topic is, looked up once: its family, the family's name for the counters, and the
+plug when its native readings may take the fast path."""
 
 
 @dataclass(slots=True)
@@ -174,9 +196,11 @@ class Driver:
         self.summaries = summaries
         self._on_notifications = on_notifications
         self._inbox: queue.SimpleQueue[object] = queue.SimpleQueue()
-        self._pending: list[tuple[float, int, Reading | PlugAvailability, _Message | None]] = []
+        self._pending: list[
+            tuple[float, int, Reading | PlugAvailability, _Message | _Ack | None]
+        ] = []
         self._seq = itertools.count()
-        self._to_ack: list[_Message] = []
+        self._to_ack: list[_Ack] = []
         self._last_done = math.floor(clock.now() / tick_s) * tick_s
         self._audit_seq = store.last_audit_seq()
         self._away_seq = store.last_away_seq()
@@ -185,7 +209,7 @@ class Driver:
         self._limiter = RateLimiter()
         self._thread: threading.Thread | None = None
         self._readings_uncounted = 0
-        self._families: dict[str, Family | None] = {}
+        self._routes: dict[str, _Route] = {}
         self._messages_reported: dict[str, int] = {}
         self._escalated_at = -math.inf
         # what could not be written yet (the disk was full or read-only), retried each batch
@@ -206,11 +230,52 @@ class Driver:
 
     def submit_message(self, topic: str, payload: bytes, retain: bool, mid: int, qos: int) -> None:
         """Decode one MQTT message and queue its items (called on paho's thread)."""
+        out: list[object] = []
+        self._take_message(topic, payload, retain, mid, qos, out, monotonic())
+        if out:
+            self._inbox.put(out)
+
+    def submit_messages(self, messages: list[tuple[str, bytes, bool, int, int]]) -> None:
+        """Decode MQTT messages, given as (topic, payload, retain, mid, qos) in the order they
+        came, and queue their items in one step (called on paho's thread, once per receive
+        buffer: one queue operation and one processing-clock reading for all of them)."""
+        out: list[object] = []
+        received = monotonic()
+        if self.follow_clock_messages:  # a replay
+            take = self._take_message
+            for topic, payload, retain, mid, qos in messages:
+                take(topic, payload, retain, mid, qos, out, received)
+        else:
+            # one receive buffer arrived at one instant: its messages share the receive time
+            now = self.clock.now()
+            clock_topic = self.clock_topic
+            own = self.own_topics
+            decode_one = self._decode_and_queue
+            for topic, payload, retain, mid, qos in messages:
+                if topic == clock_topic:
+                    self._submit_clock(payload, mid, qos, out, received)
+                elif topic in own:
+                    out.append(_Inbound([], _Message(mid, qos, 0)))
+                else:
+                    decode_one(topic, payload, retain, mid, qos, now, out, received)
+        if out:
+            self._inbox.put(out)
+
+    def _take_message(
+        self,
+        topic: str,
+        payload: bytes,
+        retain: bool,
+        mid: int,
+        qos: int,
+        out: list[object],
+        received: float,
+    ) -> None:
         if self.clock_topic is not None and topic == self.clock_topic:
-            self._submit_clock(payload, mid, qos)
+            self._submit_clock(payload, mid, qos, out, received)
             return
         if topic in self.own_topics:
-            self._inbox.put(_Inbound([], _Message(mid, qos, 0)))
+            out.append(_Inbound([], _Message(mid, qos, 0)))
             return
         if self.follow_clock_messages:
             # a replay: "now" is the replay's last clock message; before the first one there is
@@ -221,25 +286,48 @@ class Driver:
             received_at = self._replay_now
         else:
             received_at = self.clock.now()
-        self._decode_and_queue(topic, payload, retain, mid, qos, received_at)
+        self._decode_and_queue(topic, payload, retain, mid, qos, received_at, out, received)
+
+    def _route(self, topic: str) -> _Route:
+        # a plug publishes on the same few topics all its life: detect its family once
+        if len(self._routes) > 200_000:  # bounded: hostile topics must not grow memory
+            self._routes.clear()
+        options = self.payload_options
+        family = detect_family(topic, options)
+        device = None
+        if family is not None and family.name == "native":
+            found = reading_device(topic, options)
+            device = None if found is None else PlugId(found)
+        route = self._routes[topic] = (family, family.name if family else "unknown", device)
+        return route
 
     def _decode_and_queue(
-        self, topic: str, payload: bytes, retain: bool, mid: int, qos: int, received_at: float
+        self,
+        topic: str,
+        payload: bytes,
+        retain: bool,
+        mid: int,
+        qos: int,
+        received_at: float,
+        out: list[object],
+        received: float,
     ) -> None:
-        # a plug publishes on the same few topics all its life: detect its family once
-        try:
-            family = self._families[topic]
-        except KeyError:
-            if len(self._families) > 200_000:  # bounded: hostile topics must not grow memory
-                self._families.clear()
-            family = self._families[topic] = detect_family(topic, self.payload_options)
-        name = family.name if family else "unknown"
+        route = self._routes.get(topic)
+        family, name, device = route if route is not None else self._route(topic)
         self.stats.messages[name] += 1
         self.stats.last_message_at = received_at
+        options = self.payload_options
+        if device is not None and len(payload) <= options.max_payload_bytes:
+            fields = reading_fields(device, payload, received_at, options)
+            if fields is not None:
+                at, watts, counter = fields
+                reading = Reading(device, received_at if at is None else at, watts, counter, retain)
+                out.append((reading, (mid, qos, received)))
+                return
         try:
             if family is None:
                 raise PayloadRejected(RejectReason.UNKNOWN_TOPIC, topic[:200])
-            items = decode(topic, payload, received_at, name, self.payload_options)
+            items = decode(topic, payload, received_at, name, options)
         except PayloadRejected as exc:
             self.stats.rejected[exc.reason.value] += 1
             if self.metrics is not None:
@@ -254,7 +342,7 @@ class Driver:
                     detail=exc.detail[:200],
                     suppressed=suppressed,
                 )
-            self._inbox.put(_Inbound([], _Message(mid, qos, 0)))  # ack in order with the rest
+            out.append(_Inbound([], _Message(mid, qos, 0)))  # ack in order with the rest
             return
         converted: list[Reading | PlugAvailability] = []
         gateway: str | None = None
@@ -270,10 +358,12 @@ class Driver:
                     converted.append(PlugAvailability(item.plug_id, at, item.online))
             elif item.online is not None:
                 converted.append(PlugAvailability(PlugId(item.device), at, item.online, True))
-        message = _Message(mid, qos, len(converted), monotonic())
-        self._inbox.put(_Inbound(converted, message, gateway))
+        message = _Message(mid, qos, len(converted), received)
+        out.append(_Inbound(converted, message, gateway))
 
-    def _submit_clock(self, payload: bytes, mid: int, qos: int) -> None:
+    def _submit_clock(
+        self, payload: bytes, mid: int, qos: int, out: list[object], received: float
+    ) -> None:
         try:
             body = json.loads(payload)
             at = parse_time(body["time"] if isinstance(body, dict) else body)
@@ -284,9 +374,11 @@ class Driver:
                 self._replay_now = at
             held, self._before_clock = self._before_clock, []
             for topic, body_bytes, retain, held_mid, held_qos in held:
-                self._decode_and_queue(topic, body_bytes, retain, held_mid, held_qos, at)
-            self._inbox.put(_ClockTime(at))
-        self._inbox.put(_Inbound([], _Message(mid, qos, 0)))
+                self._decode_and_queue(
+                    topic, body_bytes, retain, held_mid, held_qos, at, out, received
+                )
+            out.append(_ClockTime(at))
+        out.append(_Inbound([], _Message(mid, qos, 0)))
 
     def connection_changed(self, up: bool, reason: str = "") -> None:
         """The broker connection went up or down (paho thread)."""
@@ -308,7 +400,7 @@ class Driver:
 
     def submit(self, item: Reading | PlugAvailability) -> None:
         """Queue a reading or availability directly (replay and tests)."""
-        self._inbox.put(_Inbound([item], None))
+        self._inbox.put([_Inbound([item], None)])
 
     # -- the loop --------------------------------------------------------------------------
 
@@ -324,11 +416,17 @@ class Driver:
             self._thread.join(timeout)
 
     def _run(self) -> None:
+        inbox = self._inbox
         while True:
-            batch = [self._inbox.get()]
+            item = inbox.get()
+            batch = [item]
+            # about 5,000 messages per batch (a list holds one receive buffer's)
+            size = len(item) if type(item) is list else 1
             try:
-                while len(batch) < 5000:
-                    batch.append(self._inbox.get_nowait())
+                while size < 5000:
+                    item = inbox.get_nowait()
+                    batch.append(item)
+                    size += len(item) if type(item) is list else 1
             except queue.Empty:
                 pass
             stop = any(item is _STOP for item in batch)
@@ -354,30 +452,27 @@ class Driver:
     def process(self, batch: list[object]) -> list[Effect]:
         """Handle a batch of inbox items: feed, evaluate, commit, acknowledge."""
         effects: list[Effect] = []
-        for item in batch:
-            if isinstance(item, _Inbound):
-                if item.message is not None and item.message.remaining == 0:
-                    self._to_ack.append(item.message)
-                for entry in item.items:
-                    if item.gateway is not None and isinstance(entry, Reading):
-                        self.engine.note_gateway(entry.plug, item.gateway)
-                    heapq.heappush(self._pending, (entry.at, next(self._seq), entry, item.message))
-            elif isinstance(item, _Connection):
-                if item.up:
-                    self.engine.connection_restored(item.at)
+        pending = self._pending
+        seq = self._seq
+        push = heapq.heappush
+        for chunk in batch:
+            if type(chunk) is not list:
+                self._take(chunk)
+                continue
+            for item in chunk:
+                if type(item) is tuple:  # _Fast: a message that is one reading
+                    reading = item[0]
+                    push(pending, (reading.at, next(seq), reading, item[1]))
                 else:
-                    self.engine.connection_lost(item.at)
-            elif isinstance(item, _ClockTime) and isinstance(self.clock, VirtualClock):
-                if self.clock.now() == 0.0:
-                    # the replay's first clock message: event time starts here
-                    self.engine.rebase(item.at)
-                    self._last_done = math.floor(item.at / self.tick_s) * self.tick_s
-                self.clock.set(item.at)
+                    self._take(item)
         self._report_messages()
         self._watch_clock_jumps()
-        self._advance(self.clock.now() - self.lateness_s, effects)
-        self._poll_external()
-        self._commit(effects)
+        history = self.history
+        # the batch's history points are queued in one step (one lock, not one per point)
+        with contextlib.nullcontext() if history is None else history.batched():
+            self._advance(self.clock.now() - self.lateness_s, effects)
+            self._poll_external()
+            self._commit(effects)
         if self._escalate() and self._on_notifications is not None:
             self._on_notifications()
         if self._summarize() and self._on_notifications is not None:
@@ -390,6 +485,28 @@ class Driver:
                     item.error = exc
                 item.done.set()
         return effects
+
+    def _take(self, item: object) -> None:
+        """Take one inbox item other than a fast-path reading (a _Call runs after the commit)."""
+        if isinstance(item, _Inbound):
+            message = item.message
+            if message is not None and message.remaining == 0:
+                self._to_ack.append(message.ack())
+            for entry in item.items:
+                if item.gateway is not None and isinstance(entry, Reading):
+                    self.engine.note_gateway(entry.plug, item.gateway)
+                heapq.heappush(self._pending, (entry.at, next(self._seq), entry, message))
+        elif isinstance(item, _Connection):
+            if item.up:
+                self.engine.connection_restored(item.at)
+            else:
+                self.engine.connection_lost(item.at)
+        elif isinstance(item, _ClockTime) and isinstance(self.clock, VirtualClock):
+            if self.clock.now() == 0.0:
+                # the replay's first clock message: event time starts here
+                self.engine.rebase(item.at)
+                self._last_done = math.floor(item.at / self.tick_s) * self.tick_s
+            self.clock.set(item.at)
 
     def _report_messages(self) -> None:
         """Hand the messages counted on paho's thread to the metrics, once per batch: a
@@ -432,48 +549,52 @@ class Driver:
     def _advance(self, target: float, effects: list[Effect]) -> None:
         pending = self._pending
         engine = self.engine
+        plugs = engine.plugs
+        history = self.history
+        to_ack = self._to_ack
+        pop = heapq.heappop
+        readings = enrolled = 0  # counted here and added once: this loop runs per reading
         instant = self._next_instant()
-        while True:
-            if pending and pending[0][0] <= target and pending[0][0] <= instant:
-                _, _, entry, message = heapq.heappop(pending)
-                if isinstance(entry, Reading):
-                    self.stats.readings += 1
-                    if entry.plug in engine.plugs:  # an unassigned plug's reading is reported
-                        self._readings_uncounted += 1
-                    effects.extend(engine.on_reading(entry))
-                    if self.history is not None:
-                        self._history_reading(entry)
-                else:
-                    effects.extend(engine.on_availability(entry))
-                if message is not None:
-                    message.remaining -= 1
-                    if message.remaining == 0:
-                        self._to_ack.append(message)
-                instant = self._next_instant()
-                continue
-            if instant <= target:
-                effects.extend(engine.tick(instant))
-                self._last_done = instant
-                instant = self._next_instant()
-                continue
-            break
+        try:
+            while True:
+                if pending and pending[0][0] <= target and pending[0][0] <= instant:
+                    _, _, entry, message = pop(pending)
+                    if isinstance(entry, Reading):
+                        readings += 1
+                        if entry.plug in plugs:  # an unassigned plug's reading is reported
+                            enrolled += 1
+                        effects.extend(engine.on_reading(entry))
+                        if history is not None:
+                            state = plugs.get(entry.plug)
+                            history.write_reading(
+                                None if state is None else state.household.spec.id,
+                                entry.plug,
+                                entry.at,
+                                entry.power_w,
+                                entry.energy_wh,
+                            )
+                    else:
+                        effects.extend(engine.on_availability(entry))
+                    if isinstance(message, tuple):  # a message that was this one reading
+                        to_ack.append(message)
+                    elif message is not None:
+                        message.remaining -= 1
+                        if message.remaining == 0:
+                            to_ack.append(message.ack())
+                    instant = self._next_instant()
+                    continue
+                if instant <= target:
+                    effects.extend(engine.tick(instant))
+                    self._last_done = instant
+                    instant = self._next_instant()
+                    continue
+                break
+        finally:
+            self.stats.readings += readings
+            self._readings_uncounted += enrolled
         if target > self._last_done and not math.isinf(instant):
             # nothing due before target: later instants may start from here
             self._last_done = max(self._last_done, math.floor(target / self.tick_s) * self.tick_s)
-
-    def _household_of(self, plug: PlugId) -> str | None:
-        state = self.engine.plugs.get(plug)
-        return None if state is None else state.household.spec.id
-
-    def _history_reading(self, reading: Reading) -> None:
-        assert self.history is not None
-        self.history.write_reading(
-            self._household_of(reading.plug),
-            reading.plug,
-            reading.at,
-            reading.power_w,
-            reading.energy_wh,
-        )
 
     def _history_effect(self, effect: Effect) -> None:
         history = self.history
@@ -553,13 +674,20 @@ class Driver:
         if not self.store_ok:
             return  # nothing is acknowledged that is not stored: the broker keeps it for us
         if self._ack is not None and self._to_ack:
-            self._ack([(message.mid, message.qos) for message in self._to_ack])
+            self._ack([(mid, qos) for mid, qos, _ in self._to_ack])
         if self.metrics is not None:
             now = monotonic()
-            observe = self.metrics.handling_seconds.observe
-            for message in self._to_ack:
-                if message.received:
-                    observe(now - message.received)
+            handled = self.metrics.messages_handled
+            # runs of messages received together (one receive buffer) are observed at once
+            run_received, run = 0.0, 0
+            for _, _, received in self._to_ack:
+                if received != run_received:
+                    if run_received and run:
+                        handled(now - run_received, run)
+                    run_received, run = received, 0
+                run += 1
+            if run_received and run:
+                handled(now - run_received, run)
             if self._readings_uncounted:
                 self.metrics.readings_handled.inc(self._readings_uncounted)
         self._readings_uncounted = 0

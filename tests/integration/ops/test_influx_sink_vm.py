@@ -177,3 +177,32 @@ def test_close_with_server_down_counts_unsent_points_as_dropped(
     assert monotonic() - started < 2.5
     stats = sink.stats()
     assert (stats.written, stats.dropped, stats.buffered) == (0, 7, 0)
+
+
+def test_a_batched_block_queues_its_points_when_it_ends(victoria: VictoriaMetrics) -> None:
+    """Points written inside batched() are held until the block ends, then all sent; a
+    nested block leaves them to the outer one."""
+    sink = make_sink(victoria.url)
+    sink.start()
+    with sink.batched():
+        with sink.batched():
+            sink.write_reading("hh-1", "plug-a", T0, 1.0, None)
+        sink.write_activity("hh-1", "plug-a", T0 + 1, "power_above_threshold")
+        time.sleep(0.3)  # six flush intervals: nothing is queued yet
+        assert sink.stats().buffered == 0 and sink.stats().written == 0
+    assert sink.stats().buffered == 2
+    wait_for(lambda: sink.stats().written == 2)
+    sink.close(timeout=2)
+    assert set(series_by_name(victoria)) == {"reading_power_w", "activity_count"}
+
+
+def test_a_backlog_of_full_batches_is_sent_back_to_back(victoria: VictoriaMetrics) -> None:
+    """Many full batches queued at once go out one after another, not one per flush
+    interval (a fast drain queues far more than a batch per interval)."""
+    sink = make_sink(victoria.url, flush_interval_s=30.0, batch_size=100)
+    sink.start()
+    with sink.batched():
+        for i in range(2000):
+            sink.write_reading("hh-1", "plug-a", T0 + i, float(i), None)
+    wait_for(lambda: sink.stats().written == 2000, timeout=10.0)
+    sink.close(timeout=2)

@@ -10,7 +10,10 @@ Topics: ``<prefix>/<device>/reading`` carries a JSON object
 from __future__ import annotations
 
 import json
+import math
+from collections.abc import Callable
 from datetime import datetime
+from typing import Any, cast
 
 from careplug.adapters.payloads.common import (
     Family,
@@ -95,6 +98,72 @@ def decode(
         raise PayloadRejected(RejectReason.WRONG_SHAPE, "neither power_w nor energy_wh")
     at = sane_device_time(parse_time(body.get("time")), received_at, options)
     return [DecodedItem(ItemKind.READING, device, time=at, power_w=watts, energy_wh=counter)]
+
+
+# json.loads without its Python layers (loads → decode → raw_decode): the C scanner they end
+# in (undocumented, hence Any) and JSON's whitespace, so the same objects; whatever it fails on
+# goes to decode() (tests/unit/payloads/test_native_fast_path.py holds the two equal)
+_scan_json: Callable[[str, int], tuple[object, int]] = cast(Any, json.JSONDecoder()).scan_once
+_JSON_SPACE = " \t\n\r"
+
+
+def reading_device(topic: str, options: PayloadOptions) -> str | None:
+    """The device of a ``<prefix>/<device>/reading`` topic with a valid device id, else None
+    (for :func:`reading_fields`; a caller looks it up once per topic)."""
+    split = _split(topic, options)
+    if split is None or split[1] != "reading":
+        return None
+    try:
+        return check_device_id(split[0])
+    except PayloadRejected:
+        return None
+
+
+def reading_fields(
+    device: str, payload: bytes, received_at: EpochSeconds, options: PayloadOptions
+) -> tuple[EpochSeconds | None, float | None, float | None] | None:
+    """``(time, power_w, energy_wh)`` of a plain, valid reading for ``device``, exactly as
+    :func:`decode` would give them (``time`` None when the device clock is not sane), or None
+    for anything else: such a message must take :func:`decode`, which accepts or rejects it as
+    always. Never raises. Does not check the payload's size (the caller does).
+
+    The fast path for the commonest message: JSON numbers only, no ``DecodedItem``.
+    """
+    try:
+        text = payload.decode("utf-8")
+        body, end = _scan_json(text, len(text) - len(text.lstrip(_JSON_SPACE)))
+        if type(body) is not dict or len(text.rstrip(_JSON_SPACE)) != end:
+            return None  # not an object, or more than whitespace after it
+        named = body.get("device")
+        if named is not None and named != device:
+            return None
+        watts = body.get("power_w")
+        if watts is not None:
+            if type(watts) is not float and type(watts) is not int:
+                return None  # strings, booleans and the rest: decode() judges them
+            watts = float(watts)
+            if not 0.0 <= watts <= options.max_power_w:
+                return None  # negative, absurd or NaN
+        counter = body.get("energy_wh")
+        if counter is not None:
+            if type(counter) is not float and type(counter) is not int:
+                return None
+            counter = float(counter)
+            if not 0.0 <= counter < math.inf:
+                return None
+        if watts is None and counter is None:
+            return None
+        at = body.get("time")
+        if at is not None:
+            if type(at) is float or type(at) is int:
+                at = float(at)
+            elif type(at) is str:
+                at = parse_time(at)
+            else:
+                return None
+        return sane_device_time(at, received_at, options), watts, counter
+    except Exception:  # malformed, overflowing, deeply nested: decode() says why
+        return None
 
 
 def subscriptions(options: PayloadOptions) -> list[str]:
