@@ -19,6 +19,18 @@ from paho.mqtt.enums import CallbackAPIVersion
 SRC = str(Path(__file__).resolve().parents[2] / "src")
 
 
+def one_household(tier: str = "high", area: str | None = None, timezone: str | None = None) -> str:
+    """The registry of most daemon tests: hh-1 (caseworker cw-kim) with one TV plug, plug-1,
+    reporting every second."""
+    lines = ["[[household]]", 'id = "hh-1"', f'tier = "{tier}"', 'caseworkers = ["cw-kim"]']
+    if area is not None:
+        lines.append(f'area = "{area}"')
+    if timezone is not None:
+        lines.append(f'timezone = "{timezone}"')
+    lines += ["[[household.plug]]", 'id = "plug-1"', 'appliance = "tv"', 'report_period = "1s"']
+    return "\n".join(lines) + "\n"
+
+
 def write_config(
     tmp: Path,
     port: int,
@@ -30,13 +42,7 @@ def write_config(
 ) -> Path:
     """A config with second-scale thresholds so a test sees a whole alert life in seconds."""
     registry = tmp / "households.toml"
-    registry.write_text(
-        households
-        or (
-            '[[household]]\nid = "hh-1"\ntier = "%s"\ncaseworkers = ["cw-kim"]\n'
-            '[[household.plug]]\nid = "plug-1"\nappliance = "tv"\nreport_period = "1s"\n' % tier
-        )
-    )
+    registry.write_text(households or one_household(tier))
     config = tmp / "careplug.toml"
     config.write_text(
         f"""

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import Mosquitto, free_port
-from tests.integration.daemon_support import DaemonProcess, Watcher, write_config
+from tests.integration.daemon_support import DaemonProcess, Watcher, one_household, write_config
 from tests.integration.test_daemon import Reporter
 
 pytestmark = pytest.mark.integration
@@ -40,18 +40,6 @@ members = ["cw-kim", "lead-choi"]
 severity = "critical"
 ack_timeout = "4s"
 levels = ["team_lead"]
-"""
-
-HOUSEHOLDS = """
-[[household]]
-id = "hh-1"
-tier = "high"
-caseworkers = ["cw-kim"]
-area = "a1"
-  [[household.plug]]
-  id = "plug-1"
-  appliance = "tv"
-  report_period = "1s"
 """
 
 
@@ -107,7 +95,7 @@ def test_caseworker_gets_email_team_lead_gets_escalation_ack_stops_ladder(
         'sender = "careplug@welfare.example"\n'
     )
     config = write_config(
-        tmp_path, mosquitto.port, threshold="3s", households=HOUSEHOLDS, extra=extra
+        tmp_path, mosquitto.port, threshold="3s", households=one_household(area="a1"), extra=extra
     )
     daemon = DaemonProcess(config)
     daemon.start()

@@ -13,7 +13,12 @@ import httpx
 import pytest
 
 from tests.conftest import Mosquitto, free_port
-from tests.integration.daemon_support import DaemonProcess, Watcher, write_config
+from tests.integration.daemon_support import (
+    DaemonProcess,
+    Watcher,
+    one_household,
+    write_config,
+)
 from tests.integration.notify.conftest import HttpReceiver, Received
 from tests.integration.test_daemon import Reporter
 
@@ -41,20 +46,6 @@ def midday_zone() -> str:
     this test must not depend on the hour CI runs it."""
     offset = (12 - datetime.now(UTC).hour + 12) % 24 - 12  # hours east of UTC
     return f"Etc/GMT{-offset:+d}" if offset else "Etc/UTC"
-
-
-def households() -> str:
-    return f"""
-[[household]]
-id = "hh-1"
-tier = "high"
-timezone = "{midday_zone()}"
-caseworkers = ["cw-kim"]
-  [[household.plug]]
-  id = "plug-1"
-  appliance = "tv"
-  report_period = "1s"
-"""
 
 
 def wait_for(receiver: HttpReceiver, recipient: str, after: int, timeout: float) -> Received:
@@ -86,7 +77,11 @@ def test_resident_answers_the_check_in_and_no_caseworker_is_paged(
         'self_check_secret = "check-in-secret-0123456789"\n'
     )
     config = write_config(
-        tmp_path, mosquitto.port, threshold=f"{LIMIT_S:g}s", households=households(), extra=extra
+        tmp_path,
+        mosquitto.port,
+        threshold=f"{LIMIT_S:g}s",
+        households=one_household(timezone=midday_zone()),
+        extra=extra,
     )
     text = config.read_text()
     config.write_text(

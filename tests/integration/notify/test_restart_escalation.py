@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import Mosquitto
-from tests.integration.daemon_support import DaemonProcess, Watcher, write_config
+from tests.integration.daemon_support import DaemonProcess, Watcher, one_household, write_config
 from tests.integration.notify.conftest import HttpReceiver, Received
 from tests.integration.test_daemon import Reporter
 
@@ -40,18 +40,6 @@ members = ["cw-kim", "lead-choi"]
 severity = "critical"
 ack_timeout = "{ACK_TIMEOUT_S:g}s"
 levels = ["team_lead"]
-"""
-
-HOUSEHOLDS = """
-[[household]]
-id = "hh-1"
-tier = "high"
-caseworkers = ["cw-kim"]
-area = "a1"
-  [[household.plug]]
-  id = "plug-1"
-  appliance = "tv"
-  report_period = "1s"
 """
 
 
@@ -94,7 +82,7 @@ def test_kill_mid_escalation_keeps_the_ladder_time_and_sends_nothing_twice(
         '[delivery]\nretry_base = "0.5s"\nretry_max = "1s"\n'
     )
     config = write_config(
-        tmp_path, mosquitto.port, threshold="3s", households=HOUSEHOLDS, extra=extra
+        tmp_path, mosquitto.port, threshold="3s", households=one_household(area="a1"), extra=extra
     )
     daemon = DaemonProcess(config)
     daemon.start()

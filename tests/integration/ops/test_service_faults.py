@@ -250,17 +250,6 @@ role = "caseworker"
 channels = [{ channel = "email", address = "cw-kim@welfare.example" }]
 """
 
-ONE_HOUSEHOLD = """
-[[household]]
-id = "hh-1"
-tier = "high"
-caseworkers = ["cw-kim"]
-  [[household.plug]]
-  id = "plug-1"
-  appliance = "tv"
-  report_period = "1s"
-"""
-
 
 def test_smtp_down_then_up_delivers_the_email_once(
     tmp_path: Path, mosquitto: Mosquitto, inbox: Inbox
@@ -274,9 +263,7 @@ def test_smtp_down_then_up_delivers_the_email_once(
         'sender = "careplug@welfare.example"\n'
         '[delivery]\nretry_base = "0.3s"\nretry_max = "1s"\n'
     )
-    config = write_config(
-        tmp_path, mosquitto.port, threshold="2s", households=ONE_HOUSEHOLD, extra=extra
-    )
+    config = write_config(tmp_path, mosquitto.port, threshold="2s", extra=extra)
     daemon = DaemonProcess(config)
     daemon.start()
     watcher = Watcher(mosquitto.port)
