@@ -241,23 +241,11 @@ class Driver:
         buffer: one queue operation and one processing-clock reading for all of them)."""
         out: list[object] = []
         received = monotonic()
-        if self.follow_clock_messages:  # a replay
-            take = self._take_message
-            for topic, payload, retain, mid, qos in messages:
-                take(topic, payload, retain, mid, qos, out, received)
-        else:
-            # one receive buffer arrived at one instant: its messages share the receive time
-            now = self.clock.now()
-            clock_topic = self.clock_topic
-            own = self.own_topics
-            decode_one = self._decode_and_queue
-            for topic, payload, retain, mid, qos in messages:
-                if topic == clock_topic:
-                    self._submit_clock(payload, mid, qos, out, received)
-                elif topic in own:
-                    out.append(_Inbound([], _Message(mid, qos, 0)))
-                else:
-                    decode_one(topic, payload, retain, mid, qos, now, out, received)
+        # one receive buffer arrived at one instant: its messages share the receive time
+        now = None if self.follow_clock_messages else self.clock.now()
+        take = self._take_message
+        for topic, payload, retain, mid, qos in messages:
+            take(topic, payload, retain, mid, qos, out, received, now)
         if out:
             self._inbox.put(out)
 
@@ -270,7 +258,10 @@ class Driver:
         qos: int,
         out: list[object],
         received: float,
+        now: float | None = None,
     ) -> None:
+        """Decode one message into ``out``; ``now``: its receive time by careplug's clock
+        (read here when None; a replay goes by its clock messages instead)."""
         if self.clock_topic is not None and topic == self.clock_topic:
             self._submit_clock(payload, mid, qos, out, received)
             return
@@ -285,7 +276,7 @@ class Driver:
                 return
             received_at = self._replay_now
         else:
-            received_at = self.clock.now()
+            received_at = self.clock.now() if now is None else now
         self._decode_and_queue(topic, payload, retain, mid, qos, received_at, out, received)
 
     def _route(self, topic: str) -> _Route:
