@@ -237,16 +237,17 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     households = load_registry(Path(args.registry)) if args.registry else None
     away = read_away(Path(args.away)) if args.away else None
     window = parse_duration(args.incident_window)
+    # without ground truth (clean data) every caseworker-facing alert counts as false
+    incidents = read_incidents(Path(args.incidents)) if args.incidents else []
     began = monotonic()
     if args.self_check_answer_rate is None:
         result = evaluate(
             Path(args.readings), households, config, options, away=away, timezone=args.timezone
         )
     else:
-        if not args.incidents or not 0 <= args.self_check_answer_rate <= 1:
+        if not 0 <= args.self_check_answer_rate <= 1:
             print(
-                "evaluate: --self-check-answer-rate needs --incidents (who cannot answer) "
-                "and a probability from 0 to 1",
+                "evaluate: --self-check-answer-rate needs a probability from 0 to 1",
                 file=sys.stderr,
             )
             return EXIT_USAGE
@@ -255,7 +256,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         model = ResidentModel(
             args.self_check_answer_rate, timeout_s=parse_duration(args.self_check_timeout)
         )
-        residents = SimulatedResidents(model, homes, read_incidents(Path(args.incidents)), window)
+        residents = SimulatedResidents(model, homes, incidents, window)
         result = evaluate_items(pairs, homes, config, away=away, residents=residents)
     took = monotonic() - began
     for alert in result.alerts:
@@ -270,19 +271,17 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     }
     if args.self_check_answer_rate is not None:
         summary["self_check_answer_rate"] = args.self_check_answer_rate
-    if args.incidents:
-        incidents = read_incidents(Path(args.incidents))
-        scored_from = parse_iso(args.scored_from) if args.scored_from else None
-        report = score(
-            result.alerts,
-            incidents,
-            result.spans,
-            window,
-            scored_from,
-            result.facing_at,
-            result.notices,
-        )
-        summary.update(report.as_dict())
+    scored_from = parse_iso(args.scored_from) if args.scored_from else None
+    report = score(
+        result.alerts,
+        incidents,
+        result.spans,
+        window,
+        scored_from,
+        result.facing_at,
+        result.notices,
+    )
+    summary.update(report.as_dict())
     text = json.dumps(summary, indent=2)
     print(text, file=sys.stderr)
     if args.report:
@@ -472,7 +471,11 @@ def build_parser() -> argparse.ArgumentParser:
     ev = sub.add_parser("evaluate", parents=[common], help="measure detection offline")
     ev.add_argument("--readings", required=True, help="CSV (time,device,power_w,...) or JSONL")
     ev.add_argument("--registry", help="household registry (default: one per household/device)")
-    ev.add_argument("--incidents", help="ground truth CSV household,start")
+    ev.add_argument(
+        "--incidents",
+        help="ground truth CSV household,start (without it every caseworker-facing alert "
+        "counts as false: for data without incidents)",
+    )
     ev.add_argument("--report", help="also write the figures to this JSON file")
     ev.add_argument(
         "--detector",
@@ -495,8 +498,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--self-check-answer-rate",
         type=float,
         help="give every household a resident self-check, answered by simulated residents "
-        "with this probability (an assumption: never in an incident, never at night); "
-        "needs --incidents",
+        "with this probability (an assumption: never in an incident, never at night)",
     )
     ev.add_argument("--self-check-timeout", default="30m", help="how long a resident has to answer")
     ev.set_defaults(func=cmd_evaluate)

@@ -416,10 +416,27 @@ def score(
         inside = any(s <= alert.raised_at < e for s, e in windows.get(alert.household, []))
         if not inside:
             report.false_alerts += 1
-    for first, last in spans.values():
+    for household, (first, last) in spans.items():
         begin = max(first, scored_from) if scored_from is not None else first
-        report.household_days += max(0.0, last - begin) / 86400.0
+        # an alert inside an incident's window is never counted false, so that time is not
+        # observed for false alerts either (else injected incidents dilute the rate)
+        hidden = sum(
+            max(0.0, min(end, last) - max(start, begin))
+            for start, end in _merged(windows.get(household, []))
+        )
+        report.household_days += max(0.0, last - begin - hidden) / 86400.0
     return report
+
+
+def _merged(spans: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    """Overlapping (start, end) spans joined."""
+    out: list[tuple[float, float]] = []
+    for start, end in sorted(spans):
+        if out and start <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], end))
+        else:
+            out.append((start, end))
+    return out
 
 
 def alert_line(alert: Alert) -> str:
