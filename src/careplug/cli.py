@@ -214,10 +214,11 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from careplug.domain.engine import DetectionConfig
     from careplug.registry import load_registry
     from careplug.runtime.evaluate import (
+        ReadingsFileError,
         ResidentModel,
         SimulatedResidents,
+        SkippedRows,
         alert_line,
-        evaluate,
         evaluate_items,
         households_from_readings,
         load_items,
@@ -240,10 +241,21 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     # without ground truth (clean data) every caseworker-facing alert counts as false
     incidents = read_incidents(Path(args.incidents)) if args.incidents else []
     began = monotonic()
-    if args.self_check_answer_rate is None:
-        result = evaluate(
-            Path(args.readings), households, config, options, away=away, timezone=args.timezone
+    skipped = SkippedRows()
+    try:
+        pairs = load_items(Path(args.readings), options, skipped)
+    except (OSError, ReadingsFileError) as exc:
+        print(f"evaluate: cannot read the readings: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    if skipped.total:
+        print(
+            f"evaluate: skipped {skipped.total} malformed rows of {args.readings} "
+            f"({'; '.join(skipped.examples)})",
+            file=sys.stderr,
         )
+    homes = households or households_from_readings(pairs, args.timezone)
+    if args.self_check_answer_rate is None:
+        result = evaluate_items(pairs, homes, config, away=away)
     else:
         if not 0 <= args.self_check_answer_rate <= 1:
             print(
@@ -251,8 +263,6 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
             return EXIT_USAGE
-        pairs = load_items(Path(args.readings), options)
-        homes = households or households_from_readings(pairs, args.timezone)
         model = ResidentModel(
             args.self_check_answer_rate, timeout_s=parse_duration(args.self_check_timeout)
         )
@@ -268,6 +278,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         "alerts": len(result.alerts),
         "seconds": round(took, 2),
         "readings_per_second": round(result.readings / took) if took else None,
+        "rows_skipped": skipped.counts,
     }
     if args.self_check_answer_rate is not None:
         summary["self_check_answer_rate"] = args.self_check_answer_rate

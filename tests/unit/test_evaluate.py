@@ -11,7 +11,15 @@ from pathlib import Path
 import pytest
 
 from careplug.domain.engine import DetectionConfig
-from careplug.runtime.evaluate import Incident, evaluate, read_incidents, score
+from careplug.runtime.evaluate import (
+    Incident,
+    ReadingsFileError,
+    SkippedRows,
+    evaluate,
+    load_items,
+    read_incidents,
+    score,
+)
 
 SHARED = Path(__file__).resolve().parents[3] / "shared" / "data" / "refit_house2"
 SRC = str(Path(__file__).resolve().parents[2] / "src")
@@ -151,3 +159,73 @@ def test_evaluate_cli_counts_false_alerts_on_the_clean_traces(tmp_path: Path) ->
     assert figures["false_alerts_per_household_month"] == pytest.approx(20 / (589.4 / 30), 0.01)
     offline = [json.loads(line) for line in out.stdout.splitlines() if "device_offline" in line]
     assert len(offline) > 11  # the logger outages are there, as device alerts
+
+
+def test_malformed_rows_are_skipped_and_counted_not_fatal(tmp_path: Path) -> None:
+    """A stray row (text in a number, NaN, a short row, a bad time) is left out and counted;
+    every good row around it is kept, whatever its time format (ISO with or without offset,
+    epoch seconds or milliseconds); a byte-order mark does not hide the first column."""
+    path = tmp_path / "r.csv"
+    path.write_text(
+        "\ufefftime,device,power_w,energy_wh\n"
+        "2026-01-01T00:00:00Z,k1,0.5,1.0\n"
+        "2026-01-01T00:05:00Z,k1,abc,1.0\n"
+        "2026-01-01T00:10:00Z,k1\n"
+        "\n"
+        "yesterday,k1,1.0,1.0\n"
+        "2026-01-01T00:15:00Z,k1,nan,1.0\n"
+        "2026-01-01 00:20:00,k1,1800,2.0\n"
+        "1767226500,k1,0.5,3.0\n"
+        "1767226800000,k1,0.5,3.0\n",
+        encoding="utf-8",
+    )
+    skipped = SkippedRows()
+    pairs = load_items(path, skipped=skipped)
+    assert sorted(item.at - 1_767_225_600.0 for _, item in pairs) == [0.0, 900.0, 1200.0, 1200.0]
+    assert skipped.counts == {"unreadable time or number": 3, "too few columns": 1}
+    assert skipped.examples[0] == "line 3: unreadable time or number"
+
+
+def test_a_file_without_the_needed_columns_is_named_in_the_error(tmp_path: Path) -> None:
+    """No ``time`` column: a clear message naming it and the columns found, exit code 2."""
+    path = tmp_path / "r.csv"
+    path.write_text("when,device,power_w\n2026-01-01T00:00:00Z,k1,1\n", encoding="utf-8")
+    with pytest.raises(ReadingsFileError, match=r"no time column.*found: when, device, power_w"):
+        load_items(path)
+    out = subprocess.run(
+        [sys.executable, "-m", "careplug", "evaluate", "--readings", str(path)],
+        capture_output=True,
+        text=True,
+        env={"PYTHONPATH": SRC, "PATH": "/usr/bin:/bin"},
+        timeout=60,
+        check=False,
+    )
+    assert out.returncode == 2
+    assert "no time column" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_malformed_traffic_lines_are_skipped_and_counted(tmp_path: Path) -> None:
+    """Simulator JSON lines: a line that is not a recorded message is counted; a message the
+    daemon would reject is skipped as the daemon skips it; the rest are read."""
+    path = tmp_path / "traffic.jsonl"
+    good = {
+        "time": "2026-01-01T00:00:00Z",
+        "topic": "careplug/plugs/k1/reading",
+        "payload": json.dumps({"power_w": 1.5, "energy_wh": 2.0}),
+    }
+    path.write_text(
+        "\n".join(
+            [
+                json.dumps(good),
+                "{not json",
+                json.dumps({"topic": "careplug/plugs/k1/reading", "payload": "{}"}),
+                json.dumps({**good, "time": "2026-01-01T00:05:00Z"}),
+            ]
+        )
+        + "\n",
+        encoding="utf-8",
+    )
+    skipped = SkippedRows()
+    pairs = load_items(path, skipped=skipped)
+    assert len(pairs) == 2
+    assert skipped.total == 2

@@ -47,55 +47,137 @@ from careplug.domain.model import (
 )
 from careplug.domain.routing import Directory, SelfCheck, self_check_for
 
+isfinite = math.isfinite  # read_csv runs it per row
+
 CASEWORKER_SEVERITIES = frozenset({Severity.WARNING, Severity.CRITICAL})
 
 
 def _open_text(path: Path) -> IO[str]:
+    # utf-8-sig: a spreadsheet's byte-order mark is not part of the first column's name
     if path.suffix == ".gz":
-        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8")
-    return path.open(encoding="utf-8", newline="")
+        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8-sig", newline="")
+    return path.open(encoding="utf-8-sig", newline="")
 
 
-def read_csv(path: Path) -> Iterator[tuple[str | None, Reading]]:
-    """(household or None, reading) per CSV row; rows without any value are skipped."""
+class ReadingsFileError(ValueError):
+    """A readings file that cannot be read at all (no header, a required column missing)."""
+
+
+@dataclass
+class SkippedRows:
+    """Rows or lines of a readings file left out, by reason, with the first few line numbers:
+    one bad row never stops an evaluation, and never hides silently."""
+
+    counts: dict[str, int] = field(default_factory=dict)
+    examples: list[str] = field(default_factory=list)
+
+    def add(self, line: int, reason: str) -> None:
+        """Count one skipped row (``line`` is 1-based, the header being line 1)."""
+        self.counts[reason] = self.counts.get(reason, 0) + 1
+        if len(self.examples) < 5:
+            self.examples.append(f"line {line}: {reason}")
+
+    @property
+    def total(self) -> int:
+        """How many were skipped."""
+        return sum(self.counts.values())
+
+
+def parse_time(text: str) -> float:
+    """Epoch seconds from ISO 8601 (without an offset: UTC) or from a number of epoch seconds
+    (milliseconds when it is too large to be seconds)."""
+    try:
+        return parse_iso(text)
+    except ValueError:
+        value = float(text)
+        if not math.isfinite(value):
+            raise
+        return value / 1000.0 if value > 1e11 else value
+
+
+def read_csv(
+    path: Path, skipped: SkippedRows | None = None
+) -> Iterator[tuple[str | None, Reading]]:
+    """(household or None, reading) per CSV row; rows without any value are skipped, and so are
+    malformed ones (counted in ``skipped``)."""
+    dropped = skipped if skipped is not None else SkippedRows()
     with _open_text(path) as handle:
         reader = csv.reader(handle)
-        header = next(reader)
-        col = {name.strip(): i for i, name in enumerate(header)}
+        header = next(reader, None)
+        if header is None:
+            raise ReadingsFileError(f"{path}: empty file, expected a header row")
+        col = {name.strip().lower(): i for i, name in enumerate(header)}
+        missing = [name for name in ("time", "device") if name not in col]
+        if missing or ("power_w" not in col and "energy_wh" not in col):
+            need = missing or ["power_w or energy_wh"]
+            raise ReadingsFileError(
+                f"{path}: the header has no {', '.join(need)} column "
+                f"(found: {', '.join(header)}); expected time,device,power_w[,energy_wh]"
+                "[,household]"
+            )
         i_time, i_dev = col["time"], col["device"]
         i_pow, i_en, i_hh = col.get("power_w"), col.get("energy_wh"), col.get("household")
+        width = max(i for i in (i_time, i_dev, i_pow, i_en, i_hh) if i is not None) + 1
         cache: dict[str, float] = {}
-        for row in reader:
+        for line, row in enumerate(reader, start=2):
+            if len(row) < width:
+                if any(cell.strip() for cell in row):
+                    dropped.add(line, "too few columns")
+                continue
             stamp = row[i_time]
             at = cache.get(stamp)
-            if at is None:
-                if len(cache) > 4096:
-                    cache.clear()
-                at = cache[stamp] = parse_iso(stamp)
-            power = float(row[i_pow]) if i_pow is not None and row[i_pow] != "" else None
-            energy = float(row[i_en]) if i_en is not None and row[i_en] != "" else None
-            if power is None and energy is None:
+            try:
+                if at is None:
+                    if len(cache) > 4096:
+                        cache.clear()
+                    at = cache[stamp] = parse_time(stamp)
+                text = row[i_pow] if i_pow is not None else ""
+                power = float(text) if text else None
+                text = row[i_en] if i_en is not None else ""
+                energy = float(text) if text else None
+            except ValueError:
+                dropped.add(line, "unreadable time or number")
+                continue
+            if power is None:
+                if energy is None:
+                    continue
+                if not isfinite(energy):
+                    dropped.add(line, "unreadable time or number")
+                    continue
+            elif not isfinite(power) or (energy is not None and not isfinite(energy)):
+                dropped.add(line, "unreadable time or number")  # nan, inf
+                continue
+            if not row[i_dev]:
+                dropped.add(line, "no device")
                 continue
             household = row[i_hh] if i_hh is not None and row[i_hh] else None
             yield household, Reading(PlugId(row[i_dev]), at, power, energy)
 
 
 def read_traffic(
-    path: Path, options: PayloadOptions
+    path: Path, options: PayloadOptions, skipped: SkippedRows | None = None
 ) -> Iterator[tuple[str | None, Reading | PlugAvailability]]:
-    """Items decoded from the simulator's JSON-lines traffic (rejected messages skipped)."""
+    """Items decoded from the simulator's JSON-lines traffic (messages the daemon would reject
+    are skipped, as it skips them; lines that are not such a message are counted in
+    ``skipped``)."""
+    dropped = skipped if skipped is not None else SkippedRows()
     with _open_text(path) as handle:
-        for line in handle:
+        for line_no, line in enumerate(handle, start=1):
             if not line.strip():
                 continue
-            message = json.loads(line)
-            at = parse_iso(message["time"])
-            if "payload_b64" in message:
-                payload = base64.b64decode(message["payload_b64"])
-            else:
-                payload = str(message.get("payload", "")).encode("utf-8")
             try:
-                items = decode(message["topic"], payload, at, "auto", options)
+                message = json.loads(line)
+                at = parse_time(message["time"])
+                topic = message["topic"]
+                if "payload_b64" in message:
+                    payload = base64.b64decode(message["payload_b64"])
+                else:
+                    payload = str(message.get("payload", "")).encode("utf-8")
+            except (ValueError, KeyError, TypeError):
+                dropped.add(line_no, "not a recorded message (time, topic, payload)")
+                continue
+            try:
+                items = decode(topic, payload, at, "auto", options)
             except PayloadRejected:
                 continue
             retained = bool(message.get("retain"))
@@ -473,25 +555,32 @@ def evaluate(
     tick_s: float = 60.0,
     away: list[AwayPeriod] | None = None,
     timezone: str = "Asia/Seoul",
+    skipped: SkippedRows | None = None,
 ) -> Evaluation:
     """Run the engine over a readings file; every alert with its final state.
 
     ``away`` periods are registered with the engine at their start, in event order.
-    ``timezone`` is the households' zone when there is no registry.
+    ``timezone`` is the households' zone when there is no registry. Malformed rows are
+    counted in ``skipped``.
     """
-    pairs = load_items(readings_path, options)
+    pairs = load_items(readings_path, options, skipped)
     if households is None:
         households = households_from_readings(pairs, timezone)
     return evaluate_items(pairs, households, config, tick_s, away)
 
 
 def load_items(
-    readings_path: Path, options: PayloadOptions | None = None
+    readings_path: Path, options: PayloadOptions | None = None, skipped: SkippedRows | None = None
 ) -> list[tuple[str | None, Reading | PlugAvailability]]:
-    """Every (household or None, item) of a CSV or JSON-lines file, sorted by event time."""
+    """Every (household or None, item) of a CSV or JSON-lines file, sorted by event time;
+    malformed rows are left out and counted in ``skipped``."""
     opts = options or PayloadOptions()
     is_traffic = ".jsonl" in readings_path.name or readings_path.suffix == ".json"
-    source = read_traffic(readings_path, opts) if is_traffic else read_csv(readings_path)
+    source: Iterable[tuple[str | None, Reading | PlugAvailability]] = (
+        read_traffic(readings_path, opts, skipped)
+        if is_traffic
+        else read_csv(readings_path, skipped)
+    )
     pairs = list(source)
     pairs.sort(key=lambda pair: pair[1].at)
     return pairs
