@@ -16,6 +16,7 @@ from careplug.runtime.evaluate import (
     ReadingsFileError,
     SkippedRows,
     evaluate,
+    households_from_readings,
     load_items,
     read_incidents,
     score,
@@ -229,3 +230,22 @@ def test_malformed_traffic_lines_are_skipped_and_counted(tmp_path: Path) -> None
     pairs = load_items(path, skipped=skipped)
     assert len(pairs) == 2
     assert skipped.total == 2
+
+
+def test_a_device_stays_in_its_household_when_some_rows_leave_the_cell_empty(
+    tmp_path: Path,
+) -> None:
+    """Rows of one device with and without the ``household`` value: one household, not a
+    second one made of the device (which would be silent, and alert, half the time)."""
+    path = tmp_path / "r.csv"
+    path.write_text(
+        "time,device,power_w,household\n"
+        "2026-01-01T00:00:00Z,k1,0.5,\n"
+        "2026-01-01T00:00:00Z,m1,0.5,home\n"
+        "2026-01-01T00:05:00Z,k1,0.5,home\n"
+        "2026-01-01T00:10:00Z,m1,0.5,\n"
+        "2026-01-01T00:10:00Z,x1,0.5,\n",
+        encoding="utf-8",
+    )
+    homes = households_from_readings(load_items(path))
+    assert {h.id: [p.id for p in h.plugs] for h in homes} == {"home": ["k1", "m1"], "x1": ["x1"]}

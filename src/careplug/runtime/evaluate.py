@@ -196,15 +196,20 @@ def households_from_readings(
     timezone: str = "Asia/Seoul",
 ) -> list[Household]:
     """Without a registry: one household per ``household`` value, else per device, all in
-    ``timezone`` (the local hour matters to the learning detector)."""
-    plugs: dict[str, list[str]] = {}
+    ``timezone`` (the local hour matters to the learning detector). A device belongs to the
+    first household any of its rows names (a row with the cell left empty does not make it a
+    household of its own)."""
+    owner: dict[str, str] = {}
+    order: dict[str, None] = {}
     for household, item in items:
         if isinstance(item, PlugAvailability) and item.gateway:
             continue
-        key = household or item.plug
-        members = plugs.setdefault(key, [])
-        if item.plug not in members:
-            members.append(item.plug)
+        order[item.plug] = None
+        if household and item.plug not in owner:
+            owner[item.plug] = household
+    plugs: dict[str, list[str]] = {}
+    for plug in order:
+        plugs.setdefault(owner.get(plug, plug), []).append(plug)
     return [
         Household(
             HouseholdId(h), timezone=timezone, plugs=tuple(PlugSpec(PlugId(p)) for p in members)
