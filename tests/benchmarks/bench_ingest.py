@@ -23,14 +23,17 @@ on stdout.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import os
+import resource
 import subprocess
 import tempfile
 import threading
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import benchlib as b
@@ -208,6 +211,43 @@ def run_careplug(
         }
     )
     return figures
+
+
+@contextlib.contextmanager
+def cpu_per_reading(
+    figures: dict[str, object], phase: str, servers: dict[str, int | None], readings: int
+) -> Iterator[None]:
+    """Each server's CPU µs per reading while ``phase`` drains the stream (the broker's
+    and VictoriaMetrics' share of the machine); for mosquitto_sub also its own."""
+    before = {name: b.cpu_seconds(pid) for name, pid in servers.items() if pid is not None}
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    yield
+    for name, pid in servers.items():
+        if pid is not None:
+            used = b.cpu_seconds(pid) - before[name]
+            figures[f"{name}_cpu_us_per_reading_during_{phase}"] = round(1e6 * used / readings, 1)
+    if phase == "mosquitto_sub":
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        own = after.ru_utime + after.ru_stime - children.ru_utime - children.ru_stime
+        figures["mosquitto_sub_cpu_us_per_reading"] = round(1e6 * own / readings, 1)
+
+
+def cpu_bounds(figures: dict[str, object]) -> dict[str, object]:
+    """What the CPU figures allow on this machine, were careplug's work per reading kept: in one
+    process (its GIL-bound thread at most one core), and spread over every core with the
+    broker's and VictoriaMetrics' share taken off first (no inter-process cost counted)."""
+    own = figures.get("careplug_cpu_us_per_reading")
+    broker = figures.get("broker_cpu_us_per_reading_during_careplug")
+    vm = figures.get("victoriametrics_cpu_us_per_reading_during_careplug")
+    if not all(isinstance(v, float) and v > 0 for v in (own, broker, vm)):
+        return {}
+    assert isinstance(own, float) and isinstance(broker, float) and isinstance(vm, float)
+    cores = os.cpu_count() or 1
+    return {
+        "cores": cores,
+        "bound_one_process_readings_per_s": round(1e6 / own),
+        "bound_all_cores_readings_per_s": round(cores * 1e6 / (own + broker + vm)),
+    }
 
 
 def ensure_node_red(directory: Path) -> Path:
@@ -401,14 +441,21 @@ def main() -> None:
             seconds = b.publish_all(mqtt_port, messages)
             figures["publish_readings_per_s"] = round(len(messages) / seconds)
             del messages
+            # the servers' CPU per reading: what is left of the machine for a consumer
+            servers = {
+                "broker": b.pid_with_argument(str(tmp / "mosquitto.conf")),
+                "victoriametrics": b.pid_with_argument(f"127.0.0.1:{vm_port}"),
+            }
             b.log("draining with mosquitto_sub")
-            figures.update(run_mosquitto_sub(mqtt_port, args.readings))
+            with cpu_per_reading(figures, "mosquitto_sub", servers, args.readings):
+                figures.update(run_mosquitto_sub(mqtt_port, args.readings))
             b.log("draining with a bare paho subscriber")
             figures.update(run_paho(mqtt_port, args.readings))
             b.log("draining with careplug")
-            figures.update(
-                run_careplug(daemon, mqtt_port, vm_port, args.readings, final, args.profile)
-            )
+            with cpu_per_reading(figures, "careplug", servers, args.readings):
+                figures.update(
+                    run_careplug(daemon, mqtt_port, vm_port, args.readings, final, args.profile)
+                )
             if red is not None:
                 b.log("draining with node-red")
                 figures.update(run_node_red(red, tmp, mqtt_port, args.readings))
@@ -421,6 +468,7 @@ def main() -> None:
     handled = figures["careplug_readings_in_victoriametrics"]
     assert isinstance(handled, int)
     figures["careplug_readings_lost"] = args.readings - handled
+    figures.update(cpu_bounds(figures))
     print(json.dumps(figures), flush=True)
 
 

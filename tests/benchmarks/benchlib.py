@@ -84,6 +84,21 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def pid_with_argument(fragment: str) -> int | None:
+    """The process whose command line has an argument containing ``fragment`` (a broker's
+    config file, a server's listen address): to measure the CPU it spends."""
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            args = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if any(fragment.encode() in arg for arg in args[1:]):
+            return int(entry.name)
+    return None
+
+
 def load_average() -> float:
     """The 1-minute load average (other work on the machine skews absolute figures)."""
     return float(Path("/proc/loadavg").read_text().split()[0])
