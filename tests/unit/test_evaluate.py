@@ -26,6 +26,29 @@ SHARED = Path(__file__).resolve().parents[3] / "shared" / "data" / "refit_house2
 SRC = str(Path(__file__).resolve().parents[2] / "src")
 
 
+def shared_file(name: str) -> Path:
+    """A file of the shared REFIT traces; skipped without them, failed in CI."""
+    path = SHARED / name
+    if not path.exists():
+        message = f"{SHARED} is missing (CI lays shared/ beside the checkout)"
+        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return path
+
+
+def run_evaluate(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    """``careplug evaluate`` in a fresh interpreter."""
+    return subprocess.run(
+        [sys.executable, "-m", "careplug", "evaluate", *args],
+        capture_output=True,
+        text=True,
+        env={"PYTHONPATH": SRC, "PATH": "/usr/bin:/bin"},
+        check=check,
+        timeout=300,
+    )
+
+
 def write_day(path: Path, incident_at_h: float) -> None:
     """Two days of a kettle used every 3 h, which stops at ``incident_at_h``."""
     rows = ["time,device,power_w,energy_wh,household"]
@@ -80,32 +103,16 @@ def test_incident_windows_are_not_counted_as_observed_time(tmp_path: Path) -> No
 
 def test_evaluate_cli_on_the_real_traces(tmp_path: Path) -> None:
     """On the shared REFIT traces the fixed rule catches every incident (the baseline)."""
-    if not (SHARED / "incidents.csv.gz").exists():
-        message = f"{SHARED} is missing (CI lays shared/ beside the checkout)"
-        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-            pytest.fail(message)
-        pytest.skip(message)
     report = tmp_path / "report.json"
-    out = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "careplug",
-            "evaluate",
-            "--readings",
-            str(SHARED / "incidents.csv.gz"),
-            "--incidents",
-            str(SHARED / "incidents.csv"),
-            "--scored-from",
-            "2013-10-15T21:08:00Z",
-            "--report",
-            str(report),
-        ],
-        capture_output=True,
-        text=True,
-        env={"PYTHONPATH": SRC, "PATH": "/usr/bin:/bin"},
-        check=True,
-        timeout=300,
+    out = run_evaluate(
+        "--readings",
+        str(shared_file("incidents.csv.gz")),
+        "--incidents",
+        str(shared_file("incidents.csv")),
+        "--scored-from",
+        "2013-10-15T21:08:00Z",
+        "--report",
+        str(report),
     )
     lines = [json.loads(line) for line in out.stdout.splitlines()]
     assert lines and set(lines[0]) == {"household", "kind", "severity", "raised_at", "resolved_at"}
@@ -122,32 +129,16 @@ def test_evaluate_cli_counts_false_alerts_on_the_clean_traces(tmp_path: Path) ->
     the plugs report (19, plus one in the holiday, which no away period excuses here); the 11
     more that README's 1.56 per month counts fall in logger outages, which careplug reports
     as ``device_offline``, not as a silent resident."""
-    if not (SHARED / "clean.csv.gz").exists():
-        message = f"{SHARED} is missing (CI lays shared/ beside the checkout)"
-        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-            pytest.fail(message)
-        pytest.skip(message)
     report = tmp_path / "report.json"
-    out = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "careplug",
-            "evaluate",
-            "--readings",
-            str(SHARED / "clean.csv.gz"),
-            "--scored-from",
-            "2013-10-15T21:08:00Z",
-            "--timezone",
-            "Europe/London",
-            "--report",
-            str(report),
-        ],
-        capture_output=True,
-        text=True,
-        env={"PYTHONPATH": SRC, "PATH": "/usr/bin:/bin"},
-        check=True,
-        timeout=300,
+    out = run_evaluate(
+        "--readings",
+        str(shared_file("clean.csv.gz")),
+        "--scored-from",
+        "2013-10-15T21:08:00Z",
+        "--timezone",
+        "Europe/London",
+        "--report",
+        str(report),
     )
     resident = [
         line
@@ -193,14 +184,7 @@ def test_a_file_without_the_needed_columns_is_named_in_the_error(tmp_path: Path)
     path.write_text("when,device,power_w\n2026-01-01T00:00:00Z,k1,1\n", encoding="utf-8")
     with pytest.raises(ReadingsFileError, match=r"no time column.*found: when, device, power_w"):
         load_items(path)
-    out = subprocess.run(
-        [sys.executable, "-m", "careplug", "evaluate", "--readings", str(path)],
-        capture_output=True,
-        text=True,
-        env={"PYTHONPATH": SRC, "PATH": "/usr/bin:/bin"},
-        timeout=60,
-        check=False,
-    )
+    out = run_evaluate("--readings", str(path), check=False)
     assert out.returncode == 2
     assert "no time column" in out.stderr and "Traceback" not in out.stderr
 
