@@ -161,7 +161,7 @@ def test_an_ack_of_the_old_connection_is_not_sent_on_the_new_one(
         assert [m[0] for m in (old1, old2, new1, new2)] == [b"old-1", b"old-2", b"new-1", b"new-2"]
         # the driver commits the old messages only now, after the reconnect
         conn.ack_many([(old1[1], old1[2]), (old2[1], old2[2])])
-        conn.ack((old1[1]), old1[2])
+        conn.ack(old1[1], old1[2])
         time.sleep(0.3)
         assert broker.pubacks(1) == [], "an old message's ack acknowledged a new one"
         conn.ack_many([(new1[1], new1[2]), (new2[1], new2[2])])

@@ -28,7 +28,7 @@ only that path:
   So the ``mid`` handed to the sinks (and by :meth:`FastClient.token` to ``on_message``
   handlers) is a token: the packet id plus the connection's number above its 16 bits (the first
   connection's tokens are the plain ids). :meth:`FastClient.ack_many` and :meth:`FastClient.ack`
-  take tokens and drop those of an earlier connection: that message is the broker's to
+  take tokens and drop the PUBACKs of an earlier connection: that message is the broker's to
   redeliver, and an ack sent on the new connection would acknowledge an unhandled message.
 
 It overrides private paho methods, so it is pinned to the paho versions it was verified with
@@ -306,11 +306,14 @@ class FastClient(paho.Client):
     # -- acknowledging --------------------------------------------------------------------------
 
     def ack(self, mid: int, qos: int) -> MQTTErrorCode:
-        """paho's ``ack``, by ack token: nothing is sent for a message of an earlier connection."""
+        """paho's ``ack``, by ack token: no PUBACK for a message of an earlier connection.
+
+        A QoS 2 PUBCOMP is still sent: the message was ours since our PUBREC, and the broker,
+        keeping the session, waits for the PUBCOMP on the new connection."""
         if not self._manual_ack:
             return MQTTErrorCode.MQTT_ERR_SUCCESS
         with self._ack_lock:
-            if mid >> _MID_BITS != self._conn_number:
+            if qos == 1 and mid >> _MID_BITS != self._conn_number:
                 return MQTTErrorCode.MQTT_ERR_SUCCESS  # the broker redelivers it
             return super().ack(mid & _MID_MASK, qos)
 
