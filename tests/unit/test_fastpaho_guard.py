@@ -39,6 +39,14 @@ def test_the_private_methods_fastclient_calls_keep_their_signatures() -> None:
     assert _params(c._sock_recv) == ["self", "bufsize"]
     assert _params(c._send_puback) == ["self", "mid"]
     assert _params(c._easy_log) == ["self", "level", "fmt", "args"]
+    assert _params(c.reconnect) == ["self"]
+    assert _params(c.ack) == ["self", "mid", "qos"]
+
+
+def test_reconnect_drops_the_queued_packets_of_the_old_connection() -> None:
+    """FastClient numbers a connection in reconnect() before paho drops what is queued: an ack
+    queued before that is dropped with the old connection, every later one is checked."""
+    assert "self._out_packet.clear()" in inspect.getsource(paho.Client.reconnect)
 
 
 def test_paho_reads_packets_only_where_fastclient_replaced_it() -> None:

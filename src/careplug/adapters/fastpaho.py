@@ -23,6 +23,13 @@ only that path:
   takes paho's code first flushes the list, so every message still arrives in wire order.
 - **Batched acknowledgements**: :meth:`FastClient.ack_many` queues the PUBACKs of a whole batch
   as one packet: one wake-up of the network thread, one ``send``.
+- **Acknowledgements tied to their connection**: a packet id means something only on the
+  connection it came on; after a reconnect the broker may give the same id to another message.
+  So the ``mid`` handed to the sinks (and by :meth:`FastClient.token` to ``on_message``
+  handlers) is a token: the packet id plus the connection's number above its 16 bits (the first
+  connection's tokens are the plain ids). :meth:`FastClient.ack_many` and :meth:`FastClient.ack`
+  take tokens and drop the PUBACKs of an earlier connection: that message is the broker's to
+  redeliver, and an ack sent on the new connection would acknowledge an unhandled message.
 
 It overrides private paho methods, so it is pinned to the paho versions it was verified with
 (``pyproject.toml``) and ``tests/unit/test_fastpaho_guard.py`` fails loudly if what it relies on
@@ -32,6 +39,7 @@ changes.
 from __future__ import annotations
 
 import struct
+import threading
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -48,12 +56,15 @@ _READ_MAX = 1 << 20  # recv allocates what it is asked for: a huge packet comes 
 _PUBLISH = 0x30
 _PUBACK = 0x40
 _pack_puback = struct.Struct("!BBH").pack  # PUBACK, remaining length 2, packet id
+_MID_BITS = 16  # an ack token: the packet id in the low bits, the connection's number above
+_MID_MASK = (1 << _MID_BITS) - 1
 
 MessageSink = Callable[[str, bytes, bool, int, int], None]
-"""(topic, payload, retain, mid, qos) → None; called on paho's network thread."""
+"""(topic, payload, retain, mid, qos) → None; called on paho's network thread. ``mid`` is an
+ack token (see :meth:`FastClient.token`), 0 for QoS 0."""
 
 Message = tuple[str, bytes, bool, int, int]
-"""(topic, payload, retain, mid, qos)."""
+"""(topic, payload, retain, mid, qos); ``mid`` is an ack token, 0 for QoS 0."""
 
 MessageBatchSink = Callable[[list[Message]], None]
 """The fast-path messages of one receive buffer, in order; called on paho's network thread."""
@@ -93,6 +104,30 @@ class FastClient(paho.Client):
         self._rhave = 0
         self._rwant = 1  # bytes needed before parsing is worth trying again
         self._rsock: object = None  # the socket those bytes came from
+        # the connection's number (from 0), above the packet id in the ack tokens handed out;
+        # changed, and checked by the acks, under _ack_lock
+        self._ack_lock = threading.Lock()
+        self._conn_number = 0
+        self._ack_tag = 0
+        self._connects = 0  # calls of reconnect(): the first is connection 0
+
+    # -- connecting -----------------------------------------------------------------------------
+
+    def reconnect(self) -> MQTTErrorCode:
+        """paho's (re)connect, after which the tokens of earlier connections are not acked."""
+        with self._ack_lock:
+            # before paho drops the queued packets: an ack queued until now goes with them,
+            # every later one is checked against the new number
+            self._conn_number = self._connects
+            self._ack_tag = self._conn_number << _MID_BITS
+            self._connects += 1
+        return super().reconnect()
+
+    def token(self, mid: int) -> int:
+        """The ack token of packet id ``mid`` received on the current connection (0 stays 0).
+
+        For messages that come through paho's ``on_message``, on the network thread."""
+        return mid | self._ack_tag if mid else 0
 
     # -- receiving ------------------------------------------------------------------------------
 
@@ -203,7 +238,7 @@ class FastClient(paho.Client):
         p = topic_end
         mid = 0
         if qos:
-            mid = (buf[p] << 8) | buf[p + 1] if p + 2 <= end else -1
+            mid = ((buf[p] << 8) | buf[p + 1]) | self._ack_tag if p + 2 <= end else -1
             p += 2
         if v5:
             if p >= end or buf[p] != 0:
@@ -228,7 +263,7 @@ class FastClient(paho.Client):
                 if not self.suppress_exceptions:
                     raise
         if qos == 1 and not self._manual_ack:
-            self._send_puback(mid)
+            self._send_puback(mid & _MID_MASK)
         return True
 
     def _flush(self) -> None:
@@ -250,7 +285,7 @@ class FastClient(paho.Client):
         if not self._manual_ack:
             for _, _, _, mid, qos in batch:
                 if qos == 1:
-                    self._send_puback(mid)
+                    self._send_puback(mid & _MID_MASK)
 
     def _handle_packet(self, header: int, body: bytes) -> MQTTErrorCode:
         """Any other packet: through paho's own handlers, as its ``_packet_read`` does."""
@@ -270,19 +305,41 @@ class FastClient(paho.Client):
 
     # -- acknowledging --------------------------------------------------------------------------
 
+    def ack(self, mid: int, qos: int) -> MQTTErrorCode:
+        """paho's ``ack``, by ack token: no PUBACK for a message of an earlier connection.
+
+        A QoS 2 PUBCOMP is still sent: the message was ours since our PUBREC, and the broker,
+        keeping the session, waits for the PUBCOMP on the new connection."""
+        if not self._manual_ack:
+            return MQTTErrorCode.MQTT_ERR_SUCCESS
+        with self._ack_lock:
+            if qos == 1 and mid >> _MID_BITS != self._conn_number:
+                return MQTTErrorCode.MQTT_ERR_SUCCESS  # the broker redelivers it
+            return super().ack(mid & _MID_MASK, qos)
+
     def ack_many(self, mids: Iterable[int]) -> MQTTErrorCode:
-        """Acknowledge QoS 1 messages (PUBACK) by packet id, all in one write and one wake-up.
+        """Acknowledge QoS 1 messages (PUBACK) by ack token, all in one write and one wake-up.
 
         Like ``ack()``, only with ``manual_ack=True``; QoS 2 messages need ``ack(mid, 2)``.
+        Tokens of an earlier connection are dropped (the broker redelivers those messages).
         """
         if not self._manual_ack:
             return MQTTErrorCode.MQTT_ERR_SUCCESS
-        if self._on_log is not None or self._logger is not None:
-            rc = MQTTErrorCode.MQTT_ERR_SUCCESS
-            for mid in mids:  # paho's own path, which logs each PUBACK
-                rc = self._send_puback(mid) or rc
-            return rc
-        packet = b"".join([_pack_puback(_PUBACK, 2, mid) for mid in mids])
-        if not packet:
-            return MQTTErrorCode.MQTT_ERR_SUCCESS
-        return self._packet_queue(_PUBACK, packet, 0, 0)
+        with self._ack_lock:  # a reconnect cannot come between the check and the queueing
+            number = self._conn_number
+            if self._on_log is not None or self._logger is not None:
+                rc = MQTTErrorCode.MQTT_ERR_SUCCESS
+                for mid in mids:  # paho's own path, which logs each PUBACK
+                    if mid >> _MID_BITS == number:
+                        rc = self._send_puback(mid & _MID_MASK) or rc
+                return rc
+            packet = b"".join(
+                [
+                    _pack_puback(_PUBACK, 2, mid & _MID_MASK)
+                    for mid in mids
+                    if mid >> _MID_BITS == number
+                ]
+            )
+            if not packet:
+                return MQTTErrorCode.MQTT_ERR_SUCCESS
+            return self._packet_queue(_PUBACK, packet, 0, 0)

@@ -63,7 +63,9 @@ class MqttOptions:
 
 
 MessageHandler = Callable[[str, bytes, bool, int, int], None]
-"""(topic, payload, retain, mid, qos) → None; called on paho's network thread."""
+"""(topic, payload, retain, mid, qos) → None; called on paho's network thread. ``mid`` is an ack
+token for :meth:`MqttConnection.ack` / :meth:`MqttConnection.ack_many`, bound to the connection
+the message came on (an ack after a reconnect sends nothing: the broker redelivers it)."""
 
 
 class MqttConnection:
@@ -235,7 +237,9 @@ class MqttConnection:
             self._on_connection(False, str(reason))
 
     def _handle_message(self, client: paho.Client, userdata: object, msg: paho.MQTTMessage) -> None:
-        self._on_message(msg.topic, bytes(msg.payload), bool(msg.retain), msg.mid, msg.qos)
+        # the mid handed on is an ack token bound to this connection, as on the fast path
+        token = self.client.token(msg.mid)
+        self._on_message(msg.topic, bytes(msg.payload), bool(msg.retain), token, msg.qos)
 
 
 class MqttAlertNotifier:
