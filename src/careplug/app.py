@@ -473,7 +473,19 @@ def _add_readiness_checks(
         age = wall.now() - last
         return age < 900, f"last message {age:.0f} s ago"
 
+    def handling() -> tuple[bool, str]:
+        at = mqtt.last_handler_failure_at
+        if at is None:
+            return True, "no failures"
+        # a bug, not bad input: shown for ten minutes after each failure
+        age = monotonic() - at
+        return age > 600, (
+            f"{mqtt.handler_failures} failed, the last {age:.0f} s ago "
+            f"({mqtt.last_handler_failure}); its messages come again on reconnect"
+        )
+
     http.add_readiness_check("broker_connected", broker)
+    http.add_readiness_check("message_handling", handling)
     http.add_readiness_check("store_writable", writable)
     http.add_readiness_check("receiving_traffic", traffic)
 
@@ -563,7 +575,7 @@ def _announce_store_failure(daemon: Daemon, at: float) -> None:
 
 def _update_gauges(daemon: Daemon) -> None:
     metrics, engine = daemon.metrics, daemon.engine
-    metrics.set_broker_connected(daemon.mqtt.connected.is_set())
+    metrics.set_broker_connected(daemon.mqtt.connected.is_set(), daemon.mqtt.handler_failures)
     opened: dict[tuple[str, str], int] = {}
     for alert in list(engine.open_alerts.values()):
         key = (alert.kind.value, alert.severity.value)

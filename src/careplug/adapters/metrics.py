@@ -104,6 +104,12 @@ class CareplugMetrics:
             "1 while the MQTT connection is up, else 0.",
             registry=r,
         )
+        self.message_handler_failures = Gauge(
+            "careplug_message_handler_failures",
+            "Calls of careplug's MQTT message handling that raised since start (a bug: their "
+            "messages stay unacknowledged and come again on the next connection).",
+            registry=r,
+        )
         self.last_message_age = Gauge(
             "careplug_last_message_age_seconds",
             "Seconds since the last MQTT message was received.",
@@ -173,9 +179,10 @@ class CareplugMetrics:
         """Record the time an alert of ``kind`` waited for acknowledgement (event time)."""
         self.time_to_acknowledge.labels(kind=kind).observe(max(0.0, acknowledged_at - raised_at))
 
-    def set_broker_connected(self, connected: bool) -> None:
-        """Record the MQTT connection state."""
+    def set_broker_connected(self, connected: bool, handler_failures: int = 0) -> None:
+        """Record the MQTT connection state and how often message handling raised."""
         self.broker_connected.set(1 if connected else 0)
+        self.message_handler_failures.set(handler_failures)
 
     def track_sink(self, stats: Callable[[], SinkStatsLike]) -> None:
         """Export a history sink's counters (e.g. ``InfluxSink.stats``), read at scrape time."""

@@ -25,7 +25,9 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
 from careplug.adapters.fastpaho import FastClient, MessageBatchSink
+from careplug.clock import monotonic
 from careplug.errors import DeliveryError
+from careplug.logconfig import RateLimiter
 from careplug.ports import Notification
 
 log = structlog.get_logger("careplug.mqtt")
@@ -90,6 +92,7 @@ class MqttConnection:
         self._on_connection = on_connection
         self.connected = threading.Event()
         self.refused: str | None = None
+        self._failure_log = RateLimiter(60.0)
         v5 = options.protocol == "5"
         self._v5 = v5
         # paho with a cheap receive/ack path (buffered reads, no Properties for plain
@@ -119,9 +122,15 @@ class MqttConnection:
         self.client.on_disconnect = self._handle_disconnect
         self.client.on_message = self._handle_message
         # plain PUBLISHes skip MQTTMessage; the rest still come through on_message
-        self.client.message_sink = on_message
+        self.client.message_sink = self._guarded_message
         # and, given a batch handler, come a whole receive buffer at a time (in wire order)
-        self.client.message_batch_sink = on_messages
+        self._on_messages = on_messages
+        self.client.message_batch_sink = self._guarded_batch if on_messages else None
+        self.handler_failures = 0
+        """Calls of careplug's message handlers that raised (their messages stay unacknowledged
+        and come again on the next connection)."""
+        self.last_handler_failure: str | None = None
+        self.last_handler_failure_at: float | None = None  # careplug.clock.monotonic
 
     def start(self) -> None:
         """Connect in the background and keep reconnecting with backoff."""
@@ -239,7 +248,40 @@ class MqttConnection:
     def _handle_message(self, client: paho.Client, userdata: object, msg: paho.MQTTMessage) -> None:
         # the mid handed on is an ack token bound to this connection, as on the fast path
         token = self.client.token(msg.mid)
-        self._on_message(msg.topic, bytes(msg.payload), bool(msg.retain), token, msg.qos)
+        self._guarded_message(msg.topic, bytes(msg.payload), bool(msg.retain), token, msg.qos)
+
+    # An exception escaping a handler would end paho's network thread: no more messages, no
+    # reconnect, while `connected` still says yes. Caught here, it is logged and counted; the
+    # messages of that call are not acknowledged, so the broker delivers them again.
+
+    def _guarded_message(
+        self, topic: str, payload: bytes, retain: bool, mid: int, qos: int
+    ) -> None:
+        try:
+            self._on_message(topic, payload, retain, mid, qos)
+        except Exception as exc:
+            self._handler_failed(exc, 1)
+
+    def _guarded_batch(self, messages: list[tuple[str, bytes, bool, int, int]]) -> None:
+        assert self._on_messages is not None
+        try:
+            self._on_messages(messages)
+        except Exception as exc:
+            self._handler_failed(exc, len(messages))
+
+    def _handler_failed(self, exc: Exception, messages: int) -> None:
+        self.handler_failures += 1
+        self.last_handler_failure = f"{type(exc).__name__}: {exc}"[:200]
+        self.last_handler_failure_at = monotonic()
+        suppressed = self._failure_log.allow("handler")
+        if suppressed is not None:
+            log.error(
+                "message_handler_failed",
+                messages=messages,
+                failures=self.handler_failures,
+                suppressed=suppressed,
+                exc_info=exc,
+            )
 
 
 class MqttAlertNotifier:
