@@ -7,12 +7,21 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections.abc import Iterator
 
 import pytest
 
 from careplug.adapters.mqtt import MqttConnection, MqttOptions
 from tests.conftest import Mosquitto
-from tests.integration.test_fastpaho import TOPIC, _publish, _readings, _redelivered, _wait
+from tests.integration.test_fastpaho import (
+    TOPIC,
+    ScriptedBroker,
+    _publish,
+    _publish_packet,
+    _readings,
+    _redelivered,
+    _wait,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -69,3 +78,35 @@ def test_a_handler_that_raises_once_does_not_stop_ingest(
     assert sorted(json.loads(p)["seq"] for p in again) == sorted(
         json.loads(p)["seq"] for p in failed
     )
+
+
+@pytest.fixture
+def scripted() -> Iterator[ScriptedBroker]:
+    """A scripted broker on a free loopback port."""
+    broker = ScriptedBroker()
+    try:
+        yield broker
+    finally:
+        broker.close()
+
+
+def test_a_topic_that_is_not_utf8_does_not_stop_ingest(scripted: ScriptedBroker) -> None:
+    """A non-conforming broker sends a PUBLISH whose topic is not UTF-8 (Mosquitto refuses such
+    topics from publishers): that message is counted as a failure and left unacknowledged,
+    the ones after it are handled."""
+    got: list[bytes] = []
+    options = MqttOptions(host="127.0.0.1", port=scripted.port, client_id="careplug-utf8")
+    conn = MqttConnection(options, [TOPIC], lambda t, p, r, m, q: got.append(p), lambda *a: None)
+    conn.start()
+    try:
+        assert conn.connected.wait(10)
+        bad = bytearray(_publish_packet("careplug/plugs/\x01/reading", b"bad", mid=1))
+        bad[bad.index(b"\x01")] = 0xFF  # not UTF-8 (same length)
+        scripted.send(
+            bytes(bad) + _publish_packet("careplug/plugs/a/reading", b"good", mid=2), [4096]
+        )
+        _wait(lambda: got == [b"good"], what="the message after the bad one")
+        assert conn.handler_failures == 1
+        assert conn.client.is_connected()
+    finally:
+        conn.stop()

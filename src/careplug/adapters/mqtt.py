@@ -247,8 +247,13 @@ class MqttConnection:
 
     def _handle_message(self, client: paho.Client, userdata: object, msg: paho.MQTTMessage) -> None:
         # the mid handed on is an ack token bound to this connection, as on the fast path
-        token = self.client.token(msg.mid)
-        self._guarded_message(msg.topic, bytes(msg.payload), bool(msg.retain), token, msg.qos)
+        try:
+            token = self.client.token(msg.mid)
+            topic = msg.topic  # decodes UTF-8: a non-conforming broker could send anything
+        except Exception as exc:
+            self._handler_failed(exc, 1)
+            return
+        self._guarded_message(topic, bytes(msg.payload), bool(msg.retain), token, msg.qos)
 
     # An exception escaping a handler would end paho's network thread: no more messages, no
     # reconnect, while `connected` still says yes. Caught here, it is logged and counted; the
