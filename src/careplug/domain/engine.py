@@ -190,8 +190,11 @@ class PlugState(PlugActivity):
     It *is* the plug's activity detector (a subclass of :class:`PlugActivity`), not a holder
     of one: one object per plug instead of two saves a header and a pointer (a hundred
     thousand households must fit a small machine). ``activity`` still names it.
-    Rarely set fields (an area outage, a reconnect grace) live in a side object created on
-    first use; the report period is the spec's or the configured default, not stored.
+    Rarely set fields (an explicit offline, an unplugged load, an area outage, a reconnect
+    grace) live in a side object created on first use and dropped when all are cleared (18
+    slots: the 176-byte size class); the report period is the spec's or the configured
+    default, not stored. The per-reading paths read ``_rare`` directly (one slot load when
+    nothing is set, as the plain fields were).
     """
 
     __slots__ = (
@@ -201,13 +204,11 @@ class PlugState(PlugActivity):
         "last_message_at",
         "last_reading_at",
         "longest_on_s",
-        "lwt_offline_since",
         "offline_since",
         "on_since",
         "spec",
         "standby_ref_w",
         "standby_streak",
-        "zero_since",
     )
 
     def __init__(self, spec: PlugSpec, household: HouseholdState) -> None:
@@ -216,8 +217,6 @@ class PlugState(PlugActivity):
         self.household = household
         self.last_message_at: float | None = None
         self.last_reading_at: float | None = None
-        # set by an explicit offline message (LWT, availability, gateway down)
-        self.lwt_offline_since: float | None = None
         # set while the engine considers the plug offline, for whatever reason
         self.offline_since: float | None = None
         self.gateway: str | None = None
@@ -225,15 +224,36 @@ class PlugState(PlugActivity):
         self.on_since: float | None = None
         self.longest_on_s = 0.0
         # the standby it showed while plugged in, and since when it has drawn nothing (unplugged)
+        # (standby readings in a row, counted up to unplugged_min_standby_readings only: an
+        # int above 256 would be an object of its own)
         self.standby_ref_w: float | None = None
         self.standby_streak = 0
-        self.zero_since: float | None = None
         self._rare: _PlugRare | None = None
 
     @property
     def activity(self) -> PlugActivity:
         """The plug's activity-detection state (the plug itself)."""
         return self
+
+    @property
+    def lwt_offline_since(self) -> float | None:
+        """Set by an explicit offline message (LWT, availability, gateway down)."""
+        rare = self._rare
+        return None if rare is None else rare.lwt_offline_since
+
+    @lwt_offline_since.setter
+    def lwt_offline_since(self, value: float | None) -> None:
+        self._set_rare("lwt_offline_since", value)
+
+    @property
+    def zero_since(self) -> float | None:
+        """Since when a plug whose standby showed it plugged in has drawn nothing."""
+        rare = self._rare
+        return None if rare is None else rare.zero_since
+
+    @zero_since.setter
+    def zero_since(self, value: float | None) -> None:
+        self._set_rare("zero_since", value)
 
     @property
     def outage(self) -> Outage | None:
@@ -243,7 +263,7 @@ class PlugState(PlugActivity):
 
     @outage.setter
     def outage(self, value: Outage | None) -> None:
-        self._set_rare(value, self.held_until)
+        self._set_rare("outage", value)
 
     @property
     def held_until(self) -> float | None:
@@ -254,25 +274,37 @@ class PlugState(PlugActivity):
 
     @held_until.setter
     def held_until(self, value: float | None) -> None:
-        self._set_rare(self.outage, value)
+        self._set_rare("held_until", value)
 
-    def _set_rare(self, outage: Outage | None, held_until: float | None) -> None:
-        if outage is None and held_until is None:
+    def _set_rare(self, name: str, value: object) -> None:
+        rare = self._rare
+        if rare is None:
+            if value is None:
+                return  # clearing what is not set makes nothing
+            rare = self._rare = _PlugRare()
+        setattr(rare, name, value)
+        if value is None and rare.empty():
             self._rare = None  # back to the common case: nothing held
-        elif self._rare is None:
-            self._rare = _PlugRare(outage, held_until)
-        else:
-            self._rare.outage, self._rare.held_until = outage, held_until
 
 
 class _PlugRare:
     """The fields of a plug that are None nearly always (see :class:`PlugState`)."""
 
-    __slots__ = ("held_until", "outage")
+    __slots__ = ("held_until", "lwt_offline_since", "outage", "zero_since")
 
-    def __init__(self, outage: Outage | None, held_until: float | None) -> None:
-        self.outage = outage
-        self.held_until = held_until
+    def __init__(self) -> None:
+        self.lwt_offline_since: float | None = None
+        self.zero_since: float | None = None
+        self.outage: Outage | None = None
+        self.held_until: float | None = None
+
+    def empty(self) -> bool:
+        return (
+            self.lwt_offline_since is None
+            and self.zero_since is None
+            and self.outage is None
+            and self.held_until is None
+        )
 
 
 class Outage:
@@ -412,7 +444,8 @@ class HouseholdState:
         self.rearmed_at: float | None = None
         self.blind_s = 0.0
         self.blind_since: float | None = None
-        self.scheduled_due: float | None = None
+        # the household's live entry in the engine's timer heap (None: nothing scheduled)
+        self.scheduled_due: _Due | None = None
         # kinds a person closed while the condition still held: not raised again until it
         # clears (a KindSet mask; see ``suppressed``)
         self.suppressed_mask = 0
@@ -489,6 +522,25 @@ class HouseholdState:
         return base
 
 
+class _Due(float):
+    """An entry of the engine's timer heap: the instant a household is due (the float value
+    itself, so the heap compares plain floats) and the household.
+
+    One object of 48 bytes, also kept as the household's ``scheduled_due``, where a
+    ``(due, sequence, id)`` tuple, its sequence int and the due float took 128 (a hundred
+    thousand households must fit a small machine). Without a sequence number, entries due at
+    the same instant are ordered by household id in :meth:`Engine.tick`: deterministic, as
+    push order was, whatever the replay speed.
+    """
+
+    __slots__ = ("household",)
+    household: HouseholdState
+
+
+def _due_household_id(entry: _Due) -> str:
+    return entry.household.spec.id
+
+
 class PlugMemory(NamedTuple):
     """A plug's persisted state (what a restart must not forget).
 
@@ -551,8 +603,7 @@ class Engine:
         grace = config.device_offline_grace_s
         window = config.outage_window_s
         self._outage_window = grace if window is None else min(window, grace)
-        self._timers: list[tuple[float, int, HouseholdId]] = []
-        self._seq = itertools.count()
+        self._timers: list[_Due] = []
         self._dirty_plugs: set[PlugId] = set()
         self._dirty_households: set[HouseholdId] = set()
         self._started_at = started_at
@@ -666,10 +717,12 @@ class Engine:
             return self._unassigned_effect(reading.plug, reading.at)
         effects: list[Effect] = []
         household = plug.household
+        rare = plug._rare  # (the rare fields read without a property call: per reading)
         if (
-            plug.lwt_offline_since is not None
+            rare is not None
+            and rare.lwt_offline_since is not None
             and not reading.stale
-            and reading.at > plug.lwt_offline_since
+            and reading.at > rare.lwt_offline_since
         ):
             plug.lwt_offline_since = None  # a fresh reading outranks an earlier "offline"
         self._mark_seen(plug, reading.at, effects)
@@ -704,18 +757,19 @@ class Engine:
 
     def _track_load(self, plug: PlugState, at: float, power_w: float) -> None:
         """Follow whether the plug's load vanished (unplugged appliance, switched-off socket)."""
+        rare = plug._rare  # (the rare fields read without a property call: per reading)
         if power_w <= self.config.unplugged_w:
             plug.standby_streak = 0
             ref = plug.standby_ref_w
             if (
-                plug.zero_since is None
+                (rare is None or rare.zero_since is None)
                 and ref is not None
                 and ref >= self.config.unplugged_min_standby_w
             ):
                 plug.zero_since = at
                 self._schedule(plug.household, at + self.config.unplugged_after_s)
             return
-        if plug.zero_since is not None:
+        if rare is not None and rare.zero_since is not None:
             household = plug.household
             was_unplugged = self._unplugged(plug, at)
             plug.zero_since = None
@@ -726,13 +780,18 @@ class Engine:
         if act.in_use or act.standby_w is None:
             plug.standby_streak = 0
             return
-        plug.standby_streak += 1
-        if plug.standby_streak >= self.config.unplugged_min_standby_readings:
+        enough = self.config.unplugged_min_standby_readings
+        if plug.standby_streak < enough:  # (only ">= enough" is asked: counting on is not needed)
+            plug.standby_streak += 1
+        if plug.standby_streak >= enough:
             plug.standby_ref_w = act.standby_w
 
     def _unplugged(self, plug: PlugState, at: float) -> bool:
         """The plug has drawn nothing for ``unplugged_after_s`` (it reports, yet shows nothing)."""
-        since = plug.zero_since
+        rare = plug._rare
+        if rare is None:
+            return False
+        since = rare.zero_since
         return since is not None and at >= since + self.config.unplugged_after_s
 
     def _check_unplugged(
@@ -741,7 +800,7 @@ class Engine:
         overdue: list[PlugState] = []
         pending = False
         for plug in state.plugs:
-            if plug.zero_since is None or plug.offline_since is not None:
+            if plug._rare is None or plug.zero_since is None or plug.offline_since is not None:
                 continue
             pending = True
             if self._unplugged(plug, at):
@@ -1049,26 +1108,40 @@ class Engine:
 
     def next_due(self) -> float | None:
         """The earliest event time at which some household needs a check."""
-        return self._timers[0][0] if self._timers else None
+        return self._timers[0] if self._timers else None
 
     def tick(self, at: EpochSeconds) -> list[Effect]:
-        """Evaluate every household due at or before ``at``, as of ``at``."""
+        """Evaluate every household due at or before ``at``, as of ``at``.
+
+        Households due at the same instant are evaluated in household-id order (a heap entry
+        carries no push sequence: see :class:`_Due`), whatever order they were scheduled in.
+        """
         effects: list[Effect] = []
         timers = self._timers
-        while timers and timers[0][0] <= at:
-            due, _, hid = heapq.heappop(timers)
-            state = self.households.get(hid)
-            if state is None or state.scheduled_due != due:
-                continue  # superseded by an earlier or later schedule
-            state.scheduled_due = None
-            self._evaluate(state, at, effects)
+        pop = heapq.heappop
+        while timers and timers[0] <= at:
+            entry = pop(timers)
+            due: Iterable[_Due] = (entry,)
+            if timers and timers[0] == entry:
+                tied = [entry]
+                while timers and timers[0] == entry:
+                    tied.append(pop(timers))
+                tied.sort(key=_due_household_id)
+                due = tied
+            for entry in due:
+                state = entry.household
+                if state.scheduled_due is not entry:
+                    continue  # superseded by an earlier schedule (or already evaluated)
+                state.scheduled_due = None
+                self._evaluate(state, at, effects)
         return effects
 
     def _schedule(self, state: HouseholdState, due: float) -> None:
         if state.scheduled_due is not None and state.scheduled_due <= due:
             return
-        state.scheduled_due = due
-        heapq.heappush(self._timers, (due, next(self._seq), state.spec.id))
+        entry = state.scheduled_due = _Due(due)
+        entry.household = state
+        heapq.heappush(self._timers, entry)
 
     # -- evaluation --------------------------------------------------------------------------
 
@@ -1083,11 +1156,13 @@ class Engine:
         offline: list[PlugState] = []
         never: list[PlugState] = []
         for plug in state.plugs:
-            if plug.last_message_at is None and plug.lwt_offline_since is None:
+            rare = plug._rare
+            lwt_offline = rare is not None and rare.lwt_offline_since is not None
+            if plug.last_message_at is None and not lwt_offline:
                 never.append(plug)
                 continue
             limit = self._offline_at(plug)
-            if plug.lwt_offline_since is None and at < limit:
+            if not lwt_offline and at < limit:
                 next_due.append(limit)
                 if plug.spec.shows_activity and not self._unplugged(plug, at):
                     seeing = True
@@ -1625,6 +1700,11 @@ class Engine:
     @staticmethod
     def _plug_memory(plug: PlugState) -> PlugMemory:
         act = plug  # its own activity detector
+        rare = plug._rare
+        if rare is None:  # nearly always (per dirty plug per commit: no property calls)
+            lwt_offline_since = zero_since = None
+        else:
+            lwt_offline_since, zero_since = rare.lwt_offline_since, rare.zero_since
         return PlugMemory(
             plug.spec.id,
             plug.last_message_at,
@@ -1635,12 +1715,12 @@ class Engine:
             act.energy_at,
             act.in_use,
             act.standby_w,
-            plug.lwt_offline_since,
+            lwt_offline_since,
             plug.offline_since,
             plug.on_since,
             plug.longest_on_s,
             plug.standby_ref_w,
-            plug.zero_since,
+            zero_since,
             plug.gateway,
         )
 
