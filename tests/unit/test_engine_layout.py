@@ -5,6 +5,7 @@ and persist as plain fields did."""
 from __future__ import annotations
 
 import sys
+from array import array
 
 from careplug.domain import alerts as alert_rules
 from careplug.domain.engine import AlertChanged, DetectionConfig, Effect, Engine
@@ -36,9 +37,16 @@ def test_state_objects_stay_within_their_size_class() -> None:
     plug = engine.plugs[PlugId("p-1")]
     assert plug.activity is plug
     assert not hasattr(plug, "__dict__") and not hasattr(state, "__dict__")
-    assert sys.getsizeof(plug) <= 192
+    assert sys.getsizeof(plug) <= 176
     assert sys.getsizeof(state) <= 144
-    assert state.routine is not None and sys.getsizeof(state.routine) <= 64
+    # the routine is its bins' array: the object without its buffer, then with two months
+    routine = state.routine
+    assert routine is not None and sys.getsizeof(routine) <= 96
+    assert isinstance(routine, array) and routine._bins is routine
+    # the timer-heap entry is the household's scheduled_due itself: one small float object
+    due = state.scheduled_due
+    assert due is not None and due == T0 and sys.getsizeof(due) <= 48
+    assert engine._timers == [due] and engine._timers[0] is due
 
 
 def test_suppressed_kinds_act_on_the_household_and_survive_a_restart() -> None:
@@ -102,3 +110,37 @@ def test_a_suppressed_kind_is_not_raised() -> None:
 
 def _raised(effects: list[Effect]) -> list[AlertKind]:
     return [e.alert.kind for e in effects if isinstance(e, AlertChanged) and e.event == "raised"]
+
+
+def test_households_due_at_the_same_instant_run_in_household_id_order() -> None:
+    """Heap entries carry no push sequence: ties at one instant are evaluated in
+    household-id order, whatever order the registry (and the schedules) had."""
+    ids = ["hh-c", "hh-a", "hh-d", "hh-b"]
+    specs = [Household(HouseholdId(h), plugs=(PlugSpec(PlugId(f"p-{h}")),)) for h in ids]
+    engine = Engine(DetectionConfig(), specs, T0)
+    at = T0 + 7 * 3600  # none ever reported: each raises never_reported in this one tick
+    raised = [
+        e.alert.household
+        for e in engine.tick(at)
+        if isinstance(e, AlertChanged) and e.event == "raised"
+    ]
+    assert raised == sorted(ids)
+
+
+def test_a_superseded_timer_entry_is_skipped_and_the_routine_is_hashed_by_identity() -> None:
+    """An earlier schedule supersedes the pending one (evaluated once, at the earlier time);
+    routines with equal bins are still two routines."""
+    engine = _engine()
+    state = engine.households[HH]
+    engine.tick(T0)  # within the catch-up grace: due again when it ends
+    first = state.scheduled_due
+    assert first is not None and first > T0 + 2
+    engine.on_reading(Reading(PlugId("p-1"), T0 + 2, 2.0, None))  # first sight: due now
+    assert state.scheduled_due is not first and state.scheduled_due == T0 + 2
+    assert len(engine._timers) == 2
+    engine.tick(T0 + 200)
+    assert state.scheduled_due is not None and state.scheduled_due > T0 + 200
+    assert len(engine._timers) == 1  # the superseded entry was popped and skipped
+    other = _engine().households[HH].routine
+    assert other is not None and state.routine is not None
+    assert other != state.routine and len({other, state.routine}) == 2
