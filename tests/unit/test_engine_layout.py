@@ -8,7 +8,7 @@ import sys
 from array import array
 
 from careplug.domain import alerts as alert_rules
-from careplug.domain.engine import AlertChanged, DetectionConfig, Effect, Engine
+from careplug.domain.engine import AlertChanged, DetectionConfig, Effect, Engine, KindSet
 from careplug.domain.model import (
     AlertKind,
     Household,
@@ -38,7 +38,7 @@ def test_state_objects_stay_within_their_size_class() -> None:
     assert plug.activity is plug
     assert not hasattr(plug, "__dict__") and not hasattr(state, "__dict__")
     assert sys.getsizeof(plug) <= 176
-    assert sys.getsizeof(state) <= 144
+    assert sys.getsizeof(state) <= 128
     # the routine is its bins' array: the object without its buffer, then with two months
     routine = state.routine
     assert routine is not None and sys.getsizeof(routine) <= 96
@@ -73,9 +73,9 @@ def test_an_away_period_is_held_only_once_registered_and_persists() -> None:
     """No away object until a period is registered; then it is stored and restored."""
     engine = _engine()
     state = engine.households[HH]
-    assert state._away is None and state.away_start is None and not state.awaiting_return
+    assert state._rare is None and state.away_start is None and not state.awaiting_return
     state.awaiting_return = False  # clearing what is not set makes nothing
-    assert state._away is None
+    assert state._rare is None
     engine.set_away(HH, T0 + 3600, T0 + 7200)
     assert (state.away_start, state.away_until) == (T0 + 3600, T0 + 7200)
     _, households = engine.take_dirty()
@@ -144,3 +144,36 @@ def test_a_superseded_timer_entry_is_skipped_and_the_routine_is_hashed_by_identi
     other = _engine().households[HH].routine
     assert other is not None and state.routine is not None
     assert other != state.routine and len({other, state.routine}) == 2
+
+
+def test_skip_learn_shares_the_mask_without_being_a_suppressed_kind() -> None:
+    """skip_learn is a bit of the suppressed mask: setting and clearing either leaves the
+    other as it was, and it is never one of the suppressed kinds."""
+    engine = _engine()
+    state = engine.households[HH]
+    state.skip_learn = True
+    assert state.skip_learn and len(state.suppressed) == 0 and list(state.suppressed) == []
+    state.suppressed.add(AlertKind.UNPLUGGED)
+    state.suppressed = KindSet([AlertKind.INACTIVITY])
+    assert state.skip_learn and list(state.suppressed) == [AlertKind.INACTIVITY]
+    state.skip_learn = False
+    assert not state.skip_learn and list(state.suppressed) == [AlertKind.INACTIVITY]
+    state.suppressed.discard(AlertKind.INACTIVITY)
+    assert state.suppressed_mask == 0
+    state.skip_learn = True
+    engine._dirty_households.add(HH)
+    _, households = engine.take_dirty()
+    assert [(h.skip_learn, h.suppressed) for h in households] == [(True, ())]
+
+
+def test_a_blind_spell_is_held_in_the_side_object_only_while_blind() -> None:
+    """blind_since (0.0 is a time, not "none") lives in the household's side object, which is
+    dropped again when nothing in it is set."""
+    state = _engine().households[HH]
+    state.blind_since = 0.0
+    assert state.blind_since == 0.0 and state._rare is not None
+    state.blind_since = None
+    assert state.blind_since is None and state._rare is None
+    state.away_start, state.blind_since = T0, T0 + 1
+    state.blind_since = None
+    assert state._rare is not None and state.away_start == T0

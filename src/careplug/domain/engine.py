@@ -345,6 +345,9 @@ AREA_NONE = "(none)"
 
 
 _KIND_BITS: dict[AlertKind, int] = {kind: 1 << i for i, kind in enumerate(AlertKind)}
+_KINDS = (1 << len(_KIND_BITS)) - 1
+# HouseholdState.suppressed_mask also holds skip_learn, in the bit above the kinds
+_SKIP_LEARN = 1 << len(_KIND_BITS)
 
 
 class KindSet:
@@ -391,36 +394,48 @@ class _SuppressedKinds(KindSet):
 
     @property
     def _mask(self) -> int:
-        return self._state.suppressed_mask
+        return self._state.suppressed_mask & _KINDS
 
     @_mask.setter
     def _mask(self, mask: int) -> None:
-        self._state.suppressed_mask = mask
+        state = self._state
+        state.suppressed_mask = mask & _KINDS | state.suppressed_mask & _SKIP_LEARN
 
 
-class _Away:
-    """A household's away period (most households never have one; see HouseholdState)."""
+class _HouseholdRare:
+    """A household's rarely set fields: an away period (most households never have one) and
+    the start of a blind spell (all its activity plugs offline); see HouseholdState."""
 
-    __slots__ = ("awaiting_return", "start", "until")
+    __slots__ = ("awaiting_return", "blind_since", "start", "until")
 
     def __init__(self) -> None:
         self.start: float | None = None
         self.until: float | None = None
         self.awaiting_return = False
+        self.blind_since: float | None = None
+
+    def empty(self) -> bool:
+        return (
+            self.start is None
+            and self.until is None
+            and not self.awaiting_return
+            and self.blind_since is None
+        )
 
 
 class HouseholdState:
     """What the engine knows of one household.
 
-    Kept small (a hundred thousand of them): suppressed kinds are a bit mask in the object
-    itself, the away period a side object made when one is registered, and the routine's
-    "changed since saved" flag lives in the routine.
+    Kept small (a hundred thousand of them; 12 slots, the 128-byte size class): suppressed
+    kinds are a bit mask in the object itself, with ``skip_learn`` as one more bit; the away
+    period and a blind spell's start are in a side object made when set and dropped when
+    cleared; the routine's "changed since saved" flag lives in the routine. The per-reading
+    paths read the mask and ``_rare`` directly (no property calls).
     """
 
     __slots__ = (
-        "_away",
+        "_rare",
         "blind_s",
-        "blind_since",
         "first_seen_at",
         "last_activity_at",
         "levels",
@@ -428,7 +443,6 @@ class HouseholdState:
         "rearmed_at",
         "routine",
         "scheduled_due",
-        "skip_learn",
         "spec",
         "suppressed_mask",
         "threshold_s",
@@ -443,16 +457,13 @@ class HouseholdState:
         # a caseworker closing an inactivity alert restarts the silence count from then
         self.rearmed_at: float | None = None
         self.blind_s = 0.0
-        self.blind_since: float | None = None
         # the household's live entry in the engine's timer heap (None: nothing scheduled)
         self.scheduled_due: _Due | None = None
         # kinds a person closed while the condition still held: not raised again until it
-        # clears (a KindSet mask; see ``suppressed``)
+        # clears (a KindSet mask; see ``suppressed``), and the _SKIP_LEARN bit (skip_learn)
         self.suppressed_mask = 0
         self.routine: Routine | None = None
-        # the current silence must not be learnt (a person found an incident, or it was away)
-        self.skip_learn = False
-        self._away: _Away | None = None
+        self._rare: _HouseholdRare | None = None
         # learnt levels of the current silence: (silence base, thresholds)
         self.levels: tuple[float, Thresholds | None] | None = None
 
@@ -464,7 +475,20 @@ class HouseholdState:
 
     @suppressed.setter
     def suppressed(self, kinds: KindSet) -> None:
-        self.suppressed_mask = kinds._mask
+        self.suppressed_mask = kinds._mask & _KINDS | self.suppressed_mask & _SKIP_LEARN
+
+    @property
+    def skip_learn(self) -> bool:
+        """The current silence must not be learnt (a person found an incident, or it was
+        away)."""
+        return bool(self.suppressed_mask & _SKIP_LEARN)
+
+    @skip_learn.setter
+    def skip_learn(self, skip: bool) -> None:
+        if skip:
+            self.suppressed_mask |= _SKIP_LEARN
+        else:
+            self.suppressed_mask &= ~_SKIP_LEARN
 
     @property
     def routine_dirty(self) -> bool:
@@ -476,40 +500,52 @@ class HouseholdState:
         if self.routine is not None:
             self.routine.dirty = dirty
 
-    def _away_state(self) -> _Away:
-        if self._away is None:
-            self._away = _Away()
-        return self._away
+    def _set_rare(self, name: str, value: float | bool | None) -> None:
+        cleared = value is None or value is False  # (a time of 0.0 is set, not cleared)
+        rare = self._rare
+        if rare is None:
+            if cleared:
+                return  # clearing what is not set makes nothing
+            rare = self._rare = _HouseholdRare()
+        setattr(rare, name, value)
+        if cleared and rare.empty():
+            self._rare = None  # back to the common case: nothing held
 
     @property
     def away_start(self) -> float | None:
         """Start of the registered away period, if any."""
-        return None if self._away is None else self._away.start
+        return None if self._rare is None else self._rare.start
 
     @away_start.setter
     def away_start(self, at: float | None) -> None:
-        if at is not None or self._away is not None:
-            self._away_state().start = at
+        self._set_rare("start", at)
 
     @property
     def away_until(self) -> float | None:
         """Expected return of the registered away period, if any."""
-        return None if self._away is None else self._away.until
+        return None if self._rare is None else self._rare.until
 
     @away_until.setter
     def away_until(self, at: float | None) -> None:
-        if at is not None or self._away is not None:
-            self._away_state().until = at
+        self._set_rare("until", at)
 
     @property
     def awaiting_return(self) -> bool:
         """The away period ended and no activity has been seen since its expected return."""
-        return self._away is not None and self._away.awaiting_return
+        return self._rare is not None and self._rare.awaiting_return
 
     @awaiting_return.setter
     def awaiting_return(self, waiting: bool) -> None:
-        if waiting or self._away is not None:
-            self._away_state().awaiting_return = waiting
+        self._set_rare("awaiting_return", waiting)
+
+    @property
+    def blind_since(self) -> float | None:
+        """Since when all its activity plugs are offline (None: not blind)."""
+        return None if self._rare is None else self._rare.blind_since
+
+    @blind_since.setter
+    def blind_since(self, at: float | None) -> None:
+        self._set_rare("blind_since", at)
 
     @property
     def silence_base(self) -> float | None:
@@ -833,7 +869,12 @@ class Engine:
         routine = state.routine
         if start is None or routine is None:
             return
-        if state.skip_learn or state.blind_s > 0 or state.blind_since is not None:
+        rare = state._rare  # (per activity reading: the mask and _rare read directly)
+        if (
+            state.suppressed_mask & _SKIP_LEARN
+            or state.blind_s > 0
+            or (rare is not None and rare.blind_since is not None)
+        ):
             state.skip_learn = False
             return
         if (
@@ -1531,7 +1572,8 @@ class Engine:
                 self._end_blindness(household, at)
             self._schedule(household, at)
         elif (
-            household.blind_since is not None
+            household._rare is not None  # (per reading: no property call when not blind)
+            and household._rare.blind_since is not None
             and plug.spec.shows_activity
             and not self._unplugged(plug, at)
         ):
