@@ -26,7 +26,6 @@ import math
 from array import array
 from bisect import bisect_left
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, cast
 
 HOUR = 3600.0
 DAY = 86400.0
@@ -118,50 +117,22 @@ class Thresholds:
     hour by which this household is usually active again."""
 
 
-if TYPE_CHECKING:
-    _Bins = array[int]
-else:
-    _Bins = array  # (not subscriptable at run time before Python 3.12)
-
-
-class Routine(_Bins):
+class Routine:
     """Learnt silence lengths and waits of one household, by local hour (mutable, bounded).
 
-    The histograms are sparse: the routine *is* an ``array("I")`` of ``index << 16 | count``
-    for every non-zero bin, sorted by index (one row's bins are contiguous; the silences'
-    rows, then the waits'); :attr:`counts` and :attr:`waits` are the dense views. One object
-    instead of a routine holding an array saves 32 bytes per household (a hundred thousand
-    must fit a small machine). Use it as a routine: identity, not its bins, is what matters
-    (``is None``, never its truth value, which is that of the bins).
+    The histograms are sparse: ``_bins`` holds ``index << 16 | count`` for every non-zero bin,
+    sorted by index (one row's bins are contiguous; the silences' rows, then the waits');
+    :attr:`counts` and :attr:`waits` are the dense views.
     """
 
-    __slots__ = ("dirty", "observed_s")
-    dirty: bool
-    observed_s: float
+    __slots__ = ("_bins", "dirty", "observed_s")
 
-    def __new__(cls, bins: array[int] | None = None) -> Routine:
-        # exactly the bins' size (a copy): a hundred thousand restored routines are kept
-        made = super().__new__(cls, "I") if bins is None else super().__new__(cls, "I", bins)
-        routine = cast(Routine, made)
-        routine.observed_s = 0.0
-        # changed since last saved (set and cleared by the engine; a slot here costs less
-        # than a flag in the household's state)
-        routine.dirty = False
-        return routine
-
-    # (an array is unhashable; a routine is one household's, hashed by identity)
-    __hash__ = object.__hash__  # type: ignore[assignment]
-
-    def __eq__(self, other: object) -> bool:
-        return self is other  # as before: two routines are never "equal" by their bins
-
-    def __ne__(self, other: object) -> bool:
-        return self is not other
-
-    @property
-    def _bins(self) -> array[int]:
-        """The sparse bins (the routine itself)."""
-        return self
+    def __init__(self) -> None:
+        self._bins = array("I")
+        self.observed_s = 0.0
+        # changed since last saved (set and cleared by the engine; a slot here is free: the
+        # object's size class has room for it, a flag in the household's state had not)
+        self.dirty = False
 
     @property
     def counts(self) -> array[int]:
@@ -182,7 +153,7 @@ class Routine(_Bins):
     def _dense(self, base: int, length: int) -> list[int]:
         """Counts of bins ``base .. base + length - 1``."""
         dense = [0] * length
-        bins = self  # (the sparse bins)
+        bins = self._bins
         at, end = bisect_left(bins, base << 16), bisect_left(bins, (base + length) << 16)
         while at < end:
             packed = bins[at]
@@ -193,7 +164,7 @@ class Routine(_Bins):
     def _count(self, index: int, base: int, length: int, limit: int) -> None:
         """One more in bin ``index`` of the row ``base .. base + length - 1``; the row is
         halved when its total reaches ``limit`` (a bin halved to zero is dropped)."""
-        bins = self  # (the sparse bins)
+        bins = self._bins
         at = bisect_left(bins, index << 16)
         if at < len(bins) and bins[at] >> 16 == index:
             bins[at] += 1
@@ -262,7 +233,7 @@ class Routine(_Bins):
 
     def _pooled(self, hours: list[tuple[int, float]], weekend: bool, split: bool) -> list[float]:
         pooled = [0.0] * BINS
-        bins = self  # (the sparse bins)
+        bins = self._bins
         for hour, weight in hours:
             for kind_weekend in (False, True):
                 w = weight
@@ -303,7 +274,7 @@ class Routine(_Bins):
         normal silences cause about ``warnings_per_month`` warnings at most."""
         high = _quantile(pooled, config.warning_q)
         tail = 1.0 - config.warning_q
-        silences = sum(packed & 0xFFFF for packed in self if packed >> 16 < _SILENCE_BINS)
+        silences = sum(packed & 0xFFFF for packed in self._bins if packed >> 16 < _SILENCE_BINS)
         per_month = 30.0 * silences / max(self.observed_days, 1.0)
         if config.warnings_per_month <= 0 or per_month * tail <= config.warnings_per_month:
             return high
@@ -320,28 +291,29 @@ class Routine(_Bins):
         """A compact snapshot for the store: the non-zero bins only (a few hundred bytes; a
         restart of a hundred thousand households reads them without decoding each bin)."""
         observed = array("d", [self.observed_s])
-        return _HEADER + observed.tobytes() + self.tobytes()
+        return _HEADER + observed.tobytes() + self._bins.tobytes()
 
     @classmethod
     def from_bytes(cls, data: bytes) -> Routine:
         """The routine saved by :meth:`to_bytes` (or by an older version, dense and without
         the waits); a fresh one if the data is not recognised."""
+        routine = cls()
         header = data[:4]
         observed = array("d")
         if header == _HEADER and len(data) >= 12 and (len(data) - 12) % 4 == 0:
             bins = array("I")
             bins.frombytes(data[12:])
             if not _well_formed(bins):
-                return cls()  # not what to_bytes writes
+                return routine  # not what to_bytes writes
             # a copy of exactly its size: frombytes over-allocates (~10 %, for growth that a
             # restored routine rarely needs soon), and a hundred thousand are kept
-            routine = cls(bins)
+            routine._bins = bins[:]
         elif header == _HEADER_DENSE and len(data) == len(_HEADER_DENSE) + 8 + 2 * _SILENCE_BINS:
             counts = array("H")
             counts.frombytes(data[12:])
-            routine = cls(array("I", [i << 16 | c for i, c in enumerate(counts) if c]))
+            routine._bins = array("I", [i << 16 | c for i, c in enumerate(counts) if c])
         else:
-            return cls()
+            return routine
         observed.frombytes(data[4:12])
         routine.observed_s = observed[0]
         return routine
