@@ -1162,20 +1162,27 @@ class Engine:
         pop = heapq.heappop
         while timers and timers[0] <= at:
             entry = pop(timers)
-            due: Iterable[_Due] = (entry,)
             if timers and timers[0] == entry:
                 tied = [entry]
                 while timers and timers[0] == entry:
                     tied.append(pop(timers))
                 tied.sort(key=_due_household_id)
-                due = tied
-            for entry in due:
-                state = entry.household
-                if state.scheduled_due is not entry:
-                    continue  # superseded by an earlier schedule (or already evaluated)
-                state.scheduled_due = None
-                self._evaluate(state, at, effects)
+                for entry in tied:
+                    self._due_now(entry, at, effects)
+                continue
+            state = entry.household  # (the common case inline: no call)
+            if state.scheduled_due is not entry:
+                continue  # superseded by an earlier schedule
+            state.scheduled_due = None
+            self._evaluate(state, at, effects)
         return effects
+
+    def _due_now(self, entry: _Due, at: float, effects: list[Effect]) -> None:
+        state = entry.household
+        if state.scheduled_due is not entry:
+            return  # superseded by an earlier schedule (or already evaluated)
+        state.scheduled_due = None
+        self._evaluate(state, at, effects)
 
     def _schedule(self, state: HouseholdState, due: float) -> None:
         if state.scheduled_due is not None and state.scheduled_due <= due:
@@ -1197,13 +1204,12 @@ class Engine:
         offline: list[PlugState] = []
         never: list[PlugState] = []
         for plug in state.plugs:
-            rare = plug._rare
-            lwt_offline = rare is not None and rare.lwt_offline_since is not None
-            if plug.last_message_at is None and not lwt_offline:
+            rare = plug._rare  # (lwt_offline_since without a property call)
+            if plug.last_message_at is None and (rare is None or rare.lwt_offline_since is None):
                 never.append(plug)
                 continue
             limit = self._offline_at(plug)
-            if not lwt_offline and at < limit:
+            if (rare is None or rare.lwt_offline_since is None) and at < limit:
                 next_due.append(limit)
                 if plug.spec.shows_activity and not self._unplugged(plug, at):
                     seeing = True
