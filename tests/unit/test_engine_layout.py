@@ -38,7 +38,7 @@ def test_state_objects_stay_within_their_size_class() -> None:
     assert not hasattr(plug, "__dict__") and not hasattr(state, "__dict__")
     assert sys.getsizeof(plug) <= 176
     assert sys.getsizeof(state) <= 128
-    assert state.routine is not None and sys.getsizeof(state.routine) <= 64
+    assert state.routine is not None and sys.getsizeof(state.routine) <= 48
     # the timer-heap entry is the household's scheduled_due itself: one small float object
     due = state.scheduled_due
     assert due is not None and due == T0 and sys.getsizeof(due) <= 48
@@ -169,3 +169,22 @@ def test_a_blind_spell_is_held_in_the_side_object_only_while_blind() -> None:
     state.away_start, state.blind_since = T0, T0 + 1
     state.blind_since = None
     assert state._rare is not None and state.away_start == T0
+
+
+def test_routine_dirty_is_a_bit_of_the_mask_cleared_when_saved() -> None:
+    """The routine's "changed since saved" flag shares the mask with the suppressed kinds
+    and skip_learn; saving clears it and leaves the others."""
+    engine = _engine()
+    state = engine.households[HH]
+    assert not state.routine_dirty
+    state.routine_dirty, state.skip_learn = True, True
+    state.suppressed.add(AlertKind.UNPLUGGED)
+    assert state.routine_dirty and list(state.suppressed) == [AlertKind.UNPLUGGED]
+    engine._dirty_households.add(HH)
+    _, households = engine.take_dirty()
+    assert households[0].routine is not None and households[0].skip_learn
+    assert not state.routine_dirty and state.skip_learn
+    assert list(state.suppressed) == [AlertKind.UNPLUGGED]
+    state.routine = None
+    state.routine_dirty = True  # no routine: nothing to save
+    assert not state.routine_dirty

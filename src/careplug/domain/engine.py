@@ -346,8 +346,9 @@ AREA_NONE = "(none)"
 
 _KIND_BITS: dict[AlertKind, int] = {kind: 1 << i for i, kind in enumerate(AlertKind)}
 _KINDS = (1 << len(_KIND_BITS)) - 1
-# HouseholdState.suppressed_mask also holds skip_learn, in the bit above the kinds
+# HouseholdState.suppressed_mask also holds two flags, in the bits above the kinds
 _SKIP_LEARN = 1 << len(_KIND_BITS)
+_ROUTINE_DIRTY = 2 << len(_KIND_BITS)
 
 
 class KindSet:
@@ -399,7 +400,7 @@ class _SuppressedKinds(KindSet):
     @_mask.setter
     def _mask(self, mask: int) -> None:
         state = self._state
-        state.suppressed_mask = mask & _KINDS | state.suppressed_mask & _SKIP_LEARN
+        state.suppressed_mask = mask & _KINDS | state.suppressed_mask & ~_KINDS
 
 
 class _HouseholdRare:
@@ -427,10 +428,10 @@ class HouseholdState:
     """What the engine knows of one household.
 
     Kept small (a hundred thousand of them; 12 slots, the 128-byte size class): suppressed
-    kinds are a bit mask in the object itself, with ``skip_learn`` as one more bit; the away
-    period and a blind spell's start are in a side object made when set and dropped when
-    cleared; the routine's "changed since saved" flag lives in the routine. The per-reading
-    paths read the mask and ``_rare`` directly (no property calls).
+    kinds are a bit mask in the object itself, with ``skip_learn`` and ``routine_dirty`` (the
+    routine changed since saved) as two more bits; the away period and a blind spell's start
+    are in a side object made when set and dropped when cleared. The per-reading paths read
+    the mask and ``_rare`` directly (no property calls).
     """
 
     __slots__ = (
@@ -475,7 +476,7 @@ class HouseholdState:
 
     @suppressed.setter
     def suppressed(self, kinds: KindSet) -> None:
-        self.suppressed_mask = kinds._mask & _KINDS | self.suppressed_mask & _SKIP_LEARN
+        self.suppressed_mask = kinds._mask & _KINDS | self.suppressed_mask & ~_KINDS
 
     @property
     def skip_learn(self) -> bool:
@@ -492,13 +493,16 @@ class HouseholdState:
 
     @property
     def routine_dirty(self) -> bool:
-        """The learnt routine changed since it was last saved."""
-        return self.routine is not None and self.routine.dirty
+        """The learnt routine changed since it was last saved (a bit of the mask: as a slot
+        of the routine it cost that object a size class)."""
+        return self.routine is not None and bool(self.suppressed_mask & _ROUTINE_DIRTY)
 
     @routine_dirty.setter
     def routine_dirty(self, dirty: bool) -> None:
-        if self.routine is not None:
-            self.routine.dirty = dirty
+        if dirty and self.routine is not None:
+            self.suppressed_mask |= _ROUTINE_DIRTY
+        else:
+            self.suppressed_mask &= ~_ROUTINE_DIRTY
 
     def _set_rare(self, name: str, value: float | bool | None) -> None:
         cleared = value is None or value is False  # (a time of 0.0 is set, not cleared)
@@ -710,6 +714,7 @@ class Engine:
             state.suppressed = KindSet(AlertKind(k) for k in hm.suppressed)
             if hm.routine is not None and self._learning:
                 state.routine = Routine.from_bytes(hm.routine)
+                state.routine_dirty = False  # (a new routine is as saved)
             state.skip_learn = hm.skip_learn
             state.away_start, state.away_until = hm.away_start, hm.away_until
             state.awaiting_return = hm.awaiting_return
