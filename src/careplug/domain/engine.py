@@ -658,14 +658,18 @@ class Engine:
         self._check_in: frozenset[HouseholdId] = frozenset()
         for household in households:
             self._add_household(household)
+        if self._learning:
+            # made together, after the households: a restart replaces them all with the
+            # restored routines, and freed together they leave whole allocator pools (reused
+            # for anything), not a hole in every pool of a size class for good
+            for state in self.households.values():
+                state.routine = Routine()
 
     # -- set-up ----------------------------------------------------------------------------
 
     def _add_household(self, spec: Household) -> None:
         threshold = self.config.tier_thresholds[spec.tier]
         state = HouseholdState(spec, threshold)
-        if self._learning:
-            state.routine = Routine()
         area = self._areas.get(spec.area or "")
         if area is None:
             area = self._areas[spec.area or ""] = OutageGroup("area", spec.area or "")
