@@ -7,7 +7,7 @@ from __future__ import annotations
 import sys
 
 from careplug.domain import alerts as alert_rules
-from careplug.domain.engine import AlertChanged, DetectionConfig, Effect, Engine
+from careplug.domain.engine import AlertChanged, DetectionConfig, Effect, Engine, KindSet
 from careplug.domain.model import (
     AlertKind,
     Household,
@@ -36,9 +36,13 @@ def test_state_objects_stay_within_their_size_class() -> None:
     plug = engine.plugs[PlugId("p-1")]
     assert plug.activity is plug
     assert not hasattr(plug, "__dict__") and not hasattr(state, "__dict__")
-    assert sys.getsizeof(plug) <= 192
-    assert sys.getsizeof(state) <= 144
-    assert state.routine is not None and sys.getsizeof(state.routine) <= 64
+    assert sys.getsizeof(plug) <= 176
+    assert sys.getsizeof(state) <= 128
+    assert state.routine is not None and sys.getsizeof(state.routine) <= 48
+    # the timer-heap entry is the household's scheduled_due itself: one small float object
+    due = state.scheduled_due
+    assert due is not None and due == T0 and sys.getsizeof(due) <= 48
+    assert engine._timers == [due] and engine._timers[0] is due
 
 
 def test_suppressed_kinds_act_on_the_household_and_survive_a_restart() -> None:
@@ -65,9 +69,9 @@ def test_an_away_period_is_held_only_once_registered_and_persists() -> None:
     """No away object until a period is registered; then it is stored and restored."""
     engine = _engine()
     state = engine.households[HH]
-    assert state._away is None and state.away_start is None and not state.awaiting_return
+    assert state._rare is None and state.away_start is None and not state.awaiting_return
     state.awaiting_return = False  # clearing what is not set makes nothing
-    assert state._away is None
+    assert state._rare is None
     engine.set_away(HH, T0 + 3600, T0 + 7200)
     assert (state.away_start, state.away_until) == (T0 + 3600, T0 + 7200)
     _, households = engine.take_dirty()
@@ -102,3 +106,85 @@ def test_a_suppressed_kind_is_not_raised() -> None:
 
 def _raised(effects: list[Effect]) -> list[AlertKind]:
     return [e.alert.kind for e in effects if isinstance(e, AlertChanged) and e.event == "raised"]
+
+
+def test_households_due_at_the_same_instant_run_in_household_id_order() -> None:
+    """Heap entries carry no push sequence: ties at one instant are evaluated in
+    household-id order, whatever order the registry (and the schedules) had."""
+    ids = ["hh-c", "hh-a", "hh-d", "hh-b"]
+    specs = [Household(HouseholdId(h), plugs=(PlugSpec(PlugId(f"p-{h}")),)) for h in ids]
+    engine = Engine(DetectionConfig(), specs, T0)
+    at = T0 + 7 * 3600  # none ever reported: each raises never_reported in this one tick
+    raised = [
+        e.alert.household
+        for e in engine.tick(at)
+        if isinstance(e, AlertChanged) and e.event == "raised"
+    ]
+    assert raised == sorted(ids)
+
+
+def test_a_superseded_timer_entry_is_skipped() -> None:
+    """An earlier schedule supersedes the pending one (evaluated once, at the earlier time)."""
+    engine = _engine()
+    state = engine.households[HH]
+    engine.tick(T0)  # within the catch-up grace: due again when it ends
+    first = state.scheduled_due
+    assert first is not None and first > T0 + 2
+    engine.on_reading(Reading(PlugId("p-1"), T0 + 2, 2.0, None))  # first sight: due now
+    assert state.scheduled_due is not first and state.scheduled_due == T0 + 2
+    assert len(engine._timers) == 2
+    engine.tick(T0 + 200)
+    assert state.scheduled_due is not None and state.scheduled_due > T0 + 200
+    assert len(engine._timers) == 1  # the superseded entry was popped and skipped
+
+
+def test_skip_learn_shares_the_mask_without_being_a_suppressed_kind() -> None:
+    """skip_learn is a bit of the suppressed mask: setting and clearing either leaves the
+    other as it was, and it is never one of the suppressed kinds."""
+    engine = _engine()
+    state = engine.households[HH]
+    state.skip_learn = True
+    assert state.skip_learn and len(state.suppressed) == 0 and list(state.suppressed) == []
+    state.suppressed.add(AlertKind.UNPLUGGED)
+    state.suppressed = KindSet([AlertKind.INACTIVITY])
+    assert state.skip_learn and list(state.suppressed) == [AlertKind.INACTIVITY]
+    state.skip_learn = False
+    assert not state.skip_learn and list(state.suppressed) == [AlertKind.INACTIVITY]
+    state.suppressed.discard(AlertKind.INACTIVITY)
+    assert state.suppressed_mask == 0
+    state.skip_learn = True
+    engine._dirty_households.add(HH)
+    _, households = engine.take_dirty()
+    assert [(h.skip_learn, h.suppressed) for h in households] == [(True, ())]
+
+
+def test_a_blind_spell_is_held_in_the_side_object_only_while_blind() -> None:
+    """blind_since (0.0 is a time, not "none") lives in the household's side object, which is
+    dropped again when nothing in it is set."""
+    state = _engine().households[HH]
+    state.blind_since = 0.0
+    assert state.blind_since == 0.0 and state._rare is not None
+    state.blind_since = None
+    assert state.blind_since is None and state._rare is None
+    state.away_start, state.blind_since = T0, T0 + 1
+    state.blind_since = None
+    assert state._rare is not None and state.away_start == T0
+
+
+def test_routine_dirty_is_a_bit_of_the_mask_cleared_when_saved() -> None:
+    """The routine's "changed since saved" flag shares the mask with the suppressed kinds
+    and skip_learn; saving clears it and leaves the others."""
+    engine = _engine()
+    state = engine.households[HH]
+    assert not state.routine_dirty
+    state.routine_dirty, state.skip_learn = True, True
+    state.suppressed.add(AlertKind.UNPLUGGED)
+    assert state.routine_dirty and list(state.suppressed) == [AlertKind.UNPLUGGED]
+    engine._dirty_households.add(HH)
+    _, households = engine.take_dirty()
+    assert households[0].routine is not None and households[0].skip_learn
+    assert not state.routine_dirty and state.skip_learn
+    assert list(state.suppressed) == [AlertKind.UNPLUGGED]
+    state.routine = None
+    state.routine_dirty = True  # no routine: nothing to save
+    assert not state.routine_dirty

@@ -190,8 +190,11 @@ class PlugState(PlugActivity):
     It *is* the plug's activity detector (a subclass of :class:`PlugActivity`), not a holder
     of one: one object per plug instead of two saves a header and a pointer (a hundred
     thousand households must fit a small machine). ``activity`` still names it.
-    Rarely set fields (an area outage, a reconnect grace) live in a side object created on
-    first use; the report period is the spec's or the configured default, not stored.
+    Rarely set fields (an explicit offline, an unplugged load, an area outage, a reconnect
+    grace) live in a side object created on first use and dropped when all are cleared (18
+    slots: the 176-byte size class); the report period is the spec's or the configured
+    default, not stored. The per-reading paths read ``_rare`` directly (one slot load when
+    nothing is set, as the plain fields were).
     """
 
     __slots__ = (
@@ -201,13 +204,11 @@ class PlugState(PlugActivity):
         "last_message_at",
         "last_reading_at",
         "longest_on_s",
-        "lwt_offline_since",
         "offline_since",
         "on_since",
         "spec",
         "standby_ref_w",
         "standby_streak",
-        "zero_since",
     )
 
     def __init__(self, spec: PlugSpec, household: HouseholdState) -> None:
@@ -216,8 +217,6 @@ class PlugState(PlugActivity):
         self.household = household
         self.last_message_at: float | None = None
         self.last_reading_at: float | None = None
-        # set by an explicit offline message (LWT, availability, gateway down)
-        self.lwt_offline_since: float | None = None
         # set while the engine considers the plug offline, for whatever reason
         self.offline_since: float | None = None
         self.gateway: str | None = None
@@ -225,15 +224,36 @@ class PlugState(PlugActivity):
         self.on_since: float | None = None
         self.longest_on_s = 0.0
         # the standby it showed while plugged in, and since when it has drawn nothing (unplugged)
+        # (standby readings in a row, counted up to unplugged_min_standby_readings only: an
+        # int above 256 would be an object of its own)
         self.standby_ref_w: float | None = None
         self.standby_streak = 0
-        self.zero_since: float | None = None
         self._rare: _PlugRare | None = None
 
     @property
     def activity(self) -> PlugActivity:
         """The plug's activity-detection state (the plug itself)."""
         return self
+
+    @property
+    def lwt_offline_since(self) -> float | None:
+        """Set by an explicit offline message (LWT, availability, gateway down)."""
+        rare = self._rare
+        return None if rare is None else rare.lwt_offline_since
+
+    @lwt_offline_since.setter
+    def lwt_offline_since(self, value: float | None) -> None:
+        self._set_rare("lwt_offline_since", value)
+
+    @property
+    def zero_since(self) -> float | None:
+        """Since when a plug whose standby showed it plugged in has drawn nothing."""
+        rare = self._rare
+        return None if rare is None else rare.zero_since
+
+    @zero_since.setter
+    def zero_since(self, value: float | None) -> None:
+        self._set_rare("zero_since", value)
 
     @property
     def outage(self) -> Outage | None:
@@ -243,7 +263,7 @@ class PlugState(PlugActivity):
 
     @outage.setter
     def outage(self, value: Outage | None) -> None:
-        self._set_rare(value, self.held_until)
+        self._set_rare("outage", value)
 
     @property
     def held_until(self) -> float | None:
@@ -254,25 +274,37 @@ class PlugState(PlugActivity):
 
     @held_until.setter
     def held_until(self, value: float | None) -> None:
-        self._set_rare(self.outage, value)
+        self._set_rare("held_until", value)
 
-    def _set_rare(self, outage: Outage | None, held_until: float | None) -> None:
-        if outage is None and held_until is None:
+    def _set_rare(self, name: str, value: object) -> None:
+        rare = self._rare
+        if rare is None:
+            if value is None:
+                return  # clearing what is not set makes nothing
+            rare = self._rare = _PlugRare()
+        setattr(rare, name, value)
+        if value is None and rare.empty():
             self._rare = None  # back to the common case: nothing held
-        elif self._rare is None:
-            self._rare = _PlugRare(outage, held_until)
-        else:
-            self._rare.outage, self._rare.held_until = outage, held_until
 
 
 class _PlugRare:
     """The fields of a plug that are None nearly always (see :class:`PlugState`)."""
 
-    __slots__ = ("held_until", "outage")
+    __slots__ = ("held_until", "lwt_offline_since", "outage", "zero_since")
 
-    def __init__(self, outage: Outage | None, held_until: float | None) -> None:
-        self.outage = outage
-        self.held_until = held_until
+    def __init__(self) -> None:
+        self.lwt_offline_since: float | None = None
+        self.zero_since: float | None = None
+        self.outage: Outage | None = None
+        self.held_until: float | None = None
+
+    def empty(self) -> bool:
+        return (
+            self.lwt_offline_since is None
+            and self.zero_since is None
+            and self.outage is None
+            and self.held_until is None
+        )
 
 
 class Outage:
@@ -313,6 +345,10 @@ AREA_NONE = "(none)"
 
 
 _KIND_BITS: dict[AlertKind, int] = {kind: 1 << i for i, kind in enumerate(AlertKind)}
+_KINDS = (1 << len(_KIND_BITS)) - 1
+# HouseholdState.suppressed_mask also holds two flags, in the bits above the kinds
+_SKIP_LEARN = 1 << len(_KIND_BITS)
+_ROUTINE_DIRTY = 2 << len(_KIND_BITS)
 
 
 class KindSet:
@@ -359,36 +395,48 @@ class _SuppressedKinds(KindSet):
 
     @property
     def _mask(self) -> int:
-        return self._state.suppressed_mask
+        return self._state.suppressed_mask & _KINDS
 
     @_mask.setter
     def _mask(self, mask: int) -> None:
-        self._state.suppressed_mask = mask
+        state = self._state
+        state.suppressed_mask = mask & _KINDS | state.suppressed_mask & ~_KINDS
 
 
-class _Away:
-    """A household's away period (most households never have one; see HouseholdState)."""
+class _HouseholdRare:
+    """A household's rarely set fields: an away period (most households never have one) and
+    the start of a blind spell (all its activity plugs offline); see HouseholdState."""
 
-    __slots__ = ("awaiting_return", "start", "until")
+    __slots__ = ("awaiting_return", "blind_since", "start", "until")
 
     def __init__(self) -> None:
         self.start: float | None = None
         self.until: float | None = None
         self.awaiting_return = False
+        self.blind_since: float | None = None
+
+    def empty(self) -> bool:
+        return (
+            self.start is None
+            and self.until is None
+            and not self.awaiting_return
+            and self.blind_since is None
+        )
 
 
 class HouseholdState:
     """What the engine knows of one household.
 
-    Kept small (a hundred thousand of them): suppressed kinds are a bit mask in the object
-    itself, the away period a side object made when one is registered, and the routine's
-    "changed since saved" flag lives in the routine.
+    Kept small (a hundred thousand of them; 12 slots, the 128-byte size class): suppressed
+    kinds are a bit mask in the object itself, with ``skip_learn`` and ``routine_dirty`` (the
+    routine changed since saved) as two more bits; the away period and a blind spell's start
+    are in a side object made when set and dropped when cleared. The per-reading paths read
+    the mask and ``_rare`` directly (no property calls).
     """
 
     __slots__ = (
-        "_away",
+        "_rare",
         "blind_s",
-        "blind_since",
         "first_seen_at",
         "last_activity_at",
         "levels",
@@ -396,7 +444,6 @@ class HouseholdState:
         "rearmed_at",
         "routine",
         "scheduled_due",
-        "skip_learn",
         "spec",
         "suppressed_mask",
         "threshold_s",
@@ -411,15 +458,13 @@ class HouseholdState:
         # a caseworker closing an inactivity alert restarts the silence count from then
         self.rearmed_at: float | None = None
         self.blind_s = 0.0
-        self.blind_since: float | None = None
-        self.scheduled_due: float | None = None
+        # the household's live entry in the engine's timer heap (None: nothing scheduled)
+        self.scheduled_due: _Due | None = None
         # kinds a person closed while the condition still held: not raised again until it
-        # clears (a KindSet mask; see ``suppressed``)
+        # clears (a KindSet mask; see ``suppressed``), and the _SKIP_LEARN bit (skip_learn)
         self.suppressed_mask = 0
         self.routine: Routine | None = None
-        # the current silence must not be learnt (a person found an incident, or it was away)
-        self.skip_learn = False
-        self._away: _Away | None = None
+        self._rare: _HouseholdRare | None = None
         # learnt levels of the current silence: (silence base, thresholds)
         self.levels: tuple[float, Thresholds | None] | None = None
 
@@ -431,52 +476,80 @@ class HouseholdState:
 
     @suppressed.setter
     def suppressed(self, kinds: KindSet) -> None:
-        self.suppressed_mask = kinds._mask
+        self.suppressed_mask = kinds._mask & _KINDS | self.suppressed_mask & ~_KINDS
+
+    @property
+    def skip_learn(self) -> bool:
+        """The current silence must not be learnt (a person found an incident, or it was
+        away)."""
+        return bool(self.suppressed_mask & _SKIP_LEARN)
+
+    @skip_learn.setter
+    def skip_learn(self, skip: bool) -> None:
+        if skip:
+            self.suppressed_mask |= _SKIP_LEARN
+        else:
+            self.suppressed_mask &= ~_SKIP_LEARN
 
     @property
     def routine_dirty(self) -> bool:
-        """The learnt routine changed since it was last saved."""
-        return self.routine is not None and self.routine.dirty
+        """The learnt routine changed since it was last saved (a bit of the mask: as a slot
+        of the routine it cost that object a size class)."""
+        return self.routine is not None and bool(self.suppressed_mask & _ROUTINE_DIRTY)
 
     @routine_dirty.setter
     def routine_dirty(self, dirty: bool) -> None:
-        if self.routine is not None:
-            self.routine.dirty = dirty
+        if dirty and self.routine is not None:
+            self.suppressed_mask |= _ROUTINE_DIRTY
+        else:
+            self.suppressed_mask &= ~_ROUTINE_DIRTY
 
-    def _away_state(self) -> _Away:
-        if self._away is None:
-            self._away = _Away()
-        return self._away
+    def _set_rare(self, name: str, value: float | bool | None) -> None:
+        cleared = value is None or value is False  # (a time of 0.0 is set, not cleared)
+        rare = self._rare
+        if rare is None:
+            if cleared:
+                return  # clearing what is not set makes nothing
+            rare = self._rare = _HouseholdRare()
+        setattr(rare, name, value)
+        if cleared and rare.empty():
+            self._rare = None  # back to the common case: nothing held
 
     @property
     def away_start(self) -> float | None:
         """Start of the registered away period, if any."""
-        return None if self._away is None else self._away.start
+        return None if self._rare is None else self._rare.start
 
     @away_start.setter
     def away_start(self, at: float | None) -> None:
-        if at is not None or self._away is not None:
-            self._away_state().start = at
+        self._set_rare("start", at)
 
     @property
     def away_until(self) -> float | None:
         """Expected return of the registered away period, if any."""
-        return None if self._away is None else self._away.until
+        return None if self._rare is None else self._rare.until
 
     @away_until.setter
     def away_until(self, at: float | None) -> None:
-        if at is not None or self._away is not None:
-            self._away_state().until = at
+        self._set_rare("until", at)
 
     @property
     def awaiting_return(self) -> bool:
         """The away period ended and no activity has been seen since its expected return."""
-        return self._away is not None and self._away.awaiting_return
+        return self._rare is not None and self._rare.awaiting_return
 
     @awaiting_return.setter
     def awaiting_return(self, waiting: bool) -> None:
-        if waiting or self._away is not None:
-            self._away_state().awaiting_return = waiting
+        self._set_rare("awaiting_return", waiting)
+
+    @property
+    def blind_since(self) -> float | None:
+        """Since when all its activity plugs are offline (None: not blind)."""
+        return None if self._rare is None else self._rare.blind_since
+
+    @blind_since.setter
+    def blind_since(self, at: float | None) -> None:
+        self._set_rare("blind_since", at)
 
     @property
     def silence_base(self) -> float | None:
@@ -487,6 +560,25 @@ class HouseholdState:
         if self.rearmed_at is not None and self.rearmed_at > base:
             return self.rearmed_at
         return base
+
+
+class _Due(float):
+    """An entry of the engine's timer heap: the instant a household is due (the float value
+    itself, so the heap compares plain floats) and the household.
+
+    One object of 48 bytes, also kept as the household's ``scheduled_due``, where a
+    ``(due, sequence, id)`` tuple, its sequence int and the due float took 128 (a hundred
+    thousand households must fit a small machine). Without a sequence number, entries due at
+    the same instant are ordered by household id in :meth:`Engine.tick`: deterministic, as
+    push order was, whatever the replay speed.
+    """
+
+    __slots__ = ("household",)
+    household: HouseholdState
+
+
+def _due_household_id(entry: _Due) -> str:
+    return entry.household.spec.id
 
 
 class PlugMemory(NamedTuple):
@@ -551,8 +643,7 @@ class Engine:
         grace = config.device_offline_grace_s
         window = config.outage_window_s
         self._outage_window = grace if window is None else min(window, grace)
-        self._timers: list[tuple[float, int, HouseholdId]] = []
-        self._seq = itertools.count()
+        self._timers: list[_Due] = []
         self._dirty_plugs: set[PlugId] = set()
         self._dirty_households: set[HouseholdId] = set()
         self._started_at = started_at
@@ -567,14 +658,18 @@ class Engine:
         self._check_in: frozenset[HouseholdId] = frozenset()
         for household in households:
             self._add_household(household)
+        if self._learning:
+            # made together, after the households: a restart replaces them all with the
+            # restored routines, and freed together they leave whole allocator pools (reused
+            # for anything), not a hole in every pool of a size class for good
+            for state in self.households.values():
+                state.routine = Routine()
 
     # -- set-up ----------------------------------------------------------------------------
 
     def _add_household(self, spec: Household) -> None:
         threshold = self.config.tier_thresholds[spec.tier]
         state = HouseholdState(spec, threshold)
-        if self._learning:
-            state.routine = Routine()
         area = self._areas.get(spec.area or "")
         if area is None:
             area = self._areas[spec.area or ""] = OutageGroup("area", spec.area or "")
@@ -623,6 +718,7 @@ class Engine:
             state.suppressed = KindSet(AlertKind(k) for k in hm.suppressed)
             if hm.routine is not None and self._learning:
                 state.routine = Routine.from_bytes(hm.routine)
+                state.routine_dirty = False  # (a new routine is as saved)
             state.skip_learn = hm.skip_learn
             state.away_start, state.away_until = hm.away_start, hm.away_until
             state.awaiting_return = hm.awaiting_return
@@ -666,10 +762,12 @@ class Engine:
             return self._unassigned_effect(reading.plug, reading.at)
         effects: list[Effect] = []
         household = plug.household
+        rare = plug._rare  # (the rare fields read without a property call: per reading)
         if (
-            plug.lwt_offline_since is not None
+            rare is not None
+            and rare.lwt_offline_since is not None
             and not reading.stale
-            and reading.at > plug.lwt_offline_since
+            and reading.at > rare.lwt_offline_since
         ):
             plug.lwt_offline_since = None  # a fresh reading outranks an earlier "offline"
         self._mark_seen(plug, reading.at, effects)
@@ -704,18 +802,19 @@ class Engine:
 
     def _track_load(self, plug: PlugState, at: float, power_w: float) -> None:
         """Follow whether the plug's load vanished (unplugged appliance, switched-off socket)."""
+        rare = plug._rare  # (the rare fields read without a property call: per reading)
         if power_w <= self.config.unplugged_w:
             plug.standby_streak = 0
             ref = plug.standby_ref_w
             if (
-                plug.zero_since is None
+                (rare is None or rare.zero_since is None)
                 and ref is not None
                 and ref >= self.config.unplugged_min_standby_w
             ):
                 plug.zero_since = at
                 self._schedule(plug.household, at + self.config.unplugged_after_s)
             return
-        if plug.zero_since is not None:
+        if rare is not None and rare.zero_since is not None:
             household = plug.household
             was_unplugged = self._unplugged(plug, at)
             plug.zero_since = None
@@ -726,13 +825,18 @@ class Engine:
         if act.in_use or act.standby_w is None:
             plug.standby_streak = 0
             return
-        plug.standby_streak += 1
-        if plug.standby_streak >= self.config.unplugged_min_standby_readings:
+        enough = self.config.unplugged_min_standby_readings
+        if plug.standby_streak < enough:  # (only ">= enough" is asked: counting on is not needed)
+            plug.standby_streak += 1
+        if plug.standby_streak >= enough:
             plug.standby_ref_w = act.standby_w
 
     def _unplugged(self, plug: PlugState, at: float) -> bool:
         """The plug has drawn nothing for ``unplugged_after_s`` (it reports, yet shows nothing)."""
-        since = plug.zero_since
+        rare = plug._rare
+        if rare is None:
+            return False
+        since = rare.zero_since
         return since is not None and at >= since + self.config.unplugged_after_s
 
     def _check_unplugged(
@@ -741,7 +845,7 @@ class Engine:
         overdue: list[PlugState] = []
         pending = False
         for plug in state.plugs:
-            if plug.zero_since is None or plug.offline_since is not None:
+            if plug._rare is None or plug.zero_since is None or plug.offline_since is not None:
                 continue
             pending = True
             if self._unplugged(plug, at):
@@ -774,7 +878,12 @@ class Engine:
         routine = state.routine
         if start is None or routine is None:
             return
-        if state.skip_learn or state.blind_s > 0 or state.blind_since is not None:
+        rare = state._rare  # (per activity reading: the mask and _rare read directly)
+        if (
+            state.suppressed_mask & _SKIP_LEARN
+            or state.blind_s > 0
+            or (rare is not None and rare.blind_since is not None)
+        ):
             state.skip_learn = False
             return
         if (
@@ -1049,26 +1158,47 @@ class Engine:
 
     def next_due(self) -> float | None:
         """The earliest event time at which some household needs a check."""
-        return self._timers[0][0] if self._timers else None
+        return self._timers[0] if self._timers else None
 
     def tick(self, at: EpochSeconds) -> list[Effect]:
-        """Evaluate every household due at or before ``at``, as of ``at``."""
+        """Evaluate every household due at or before ``at``, as of ``at``.
+
+        Households due at the same instant are evaluated in household-id order (a heap entry
+        carries no push sequence: see :class:`_Due`), whatever order they were scheduled in.
+        """
         effects: list[Effect] = []
         timers = self._timers
-        while timers and timers[0][0] <= at:
-            due, _, hid = heapq.heappop(timers)
-            state = self.households.get(hid)
-            if state is None or state.scheduled_due != due:
-                continue  # superseded by an earlier or later schedule
+        pop = heapq.heappop
+        while timers and timers[0] <= at:
+            entry = pop(timers)
+            if timers and timers[0] == entry:
+                tied = [entry]
+                while timers and timers[0] == entry:
+                    tied.append(pop(timers))
+                tied.sort(key=_due_household_id)
+                for entry in tied:
+                    self._due_now(entry, at, effects)
+                continue
+            state = entry.household  # (the common case inline: no call)
+            if state.scheduled_due is not entry:
+                continue  # superseded by an earlier schedule
             state.scheduled_due = None
             self._evaluate(state, at, effects)
         return effects
 
+    def _due_now(self, entry: _Due, at: float, effects: list[Effect]) -> None:
+        state = entry.household
+        if state.scheduled_due is not entry:
+            return  # superseded by an earlier schedule (or already evaluated)
+        state.scheduled_due = None
+        self._evaluate(state, at, effects)
+
     def _schedule(self, state: HouseholdState, due: float) -> None:
         if state.scheduled_due is not None and state.scheduled_due <= due:
             return
-        state.scheduled_due = due
-        heapq.heappush(self._timers, (due, next(self._seq), state.spec.id))
+        entry = state.scheduled_due = _Due(due)
+        entry.household = state
+        heapq.heappush(self._timers, entry)
 
     # -- evaluation --------------------------------------------------------------------------
 
@@ -1083,11 +1213,12 @@ class Engine:
         offline: list[PlugState] = []
         never: list[PlugState] = []
         for plug in state.plugs:
-            if plug.last_message_at is None and plug.lwt_offline_since is None:
+            rare = plug._rare  # (lwt_offline_since without a property call)
+            if plug.last_message_at is None and (rare is None or rare.lwt_offline_since is None):
                 never.append(plug)
                 continue
             limit = self._offline_at(plug)
-            if plug.lwt_offline_since is None and at < limit:
+            if (rare is None or rare.lwt_offline_since is None) and at < limit:
                 next_due.append(limit)
                 if plug.spec.shows_activity and not self._unplugged(plug, at):
                     seeing = True
@@ -1456,7 +1587,8 @@ class Engine:
                 self._end_blindness(household, at)
             self._schedule(household, at)
         elif (
-            household.blind_since is not None
+            household._rare is not None  # (per reading: no property call when not blind)
+            and household._rare.blind_since is not None
             and plug.spec.shows_activity
             and not self._unplugged(plug, at)
         ):
@@ -1625,6 +1757,11 @@ class Engine:
     @staticmethod
     def _plug_memory(plug: PlugState) -> PlugMemory:
         act = plug  # its own activity detector
+        rare = plug._rare
+        if rare is None:  # nearly always (per dirty plug per commit: no property calls)
+            lwt_offline_since = zero_since = None
+        else:
+            lwt_offline_since, zero_since = rare.lwt_offline_since, rare.zero_since
         return PlugMemory(
             plug.spec.id,
             plug.last_message_at,
@@ -1635,12 +1772,12 @@ class Engine:
             act.energy_at,
             act.in_use,
             act.standby_w,
-            plug.lwt_offline_since,
+            lwt_offline_since,
             plug.offline_since,
             plug.on_since,
             plug.longest_on_s,
             plug.standby_ref_w,
-            plug.zero_since,
+            zero_since,
             plug.gateway,
         )
 

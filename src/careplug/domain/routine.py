@@ -125,14 +125,13 @@ class Routine:
     :attr:`counts` and :attr:`waits` are the dense views.
     """
 
-    __slots__ = ("_bins", "dirty", "observed_s")
+    # two slots: the 48-byte size class (whether it changed since saved is a bit of the
+    # household's state in the engine, where it costs nothing)
+    __slots__ = ("_bins", "observed_s")
 
     def __init__(self) -> None:
         self._bins = array("I")
         self.observed_s = 0.0
-        # changed since last saved (set and cleared by the engine; a slot here is free: the
-        # object's size class has room for it, a flag in the household's state had not)
-        self.dirty = False
 
     @property
     def counts(self) -> array[int]:
