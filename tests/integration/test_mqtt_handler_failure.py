@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Iterator
 
 import pytest
 
@@ -21,6 +20,7 @@ from tests.integration.test_fastpaho import (
     _readings,
     _redelivered,
     _wait,
+    scripted,  # noqa: F401  (the fixture, shared with test_fastpaho)
 )
 
 pytestmark = pytest.mark.integration
@@ -80,17 +80,7 @@ def test_a_handler_that_raises_once_does_not_stop_ingest(
     )
 
 
-@pytest.fixture
-def scripted() -> Iterator[ScriptedBroker]:
-    """A scripted broker on a free loopback port."""
-    broker = ScriptedBroker()
-    try:
-        yield broker
-    finally:
-        broker.close()
-
-
-def test_a_topic_that_is_not_utf8_does_not_stop_ingest(scripted: ScriptedBroker) -> None:
+def test_a_topic_that_is_not_utf8_does_not_stop_ingest(scripted: ScriptedBroker) -> None:  # noqa: F811
     """A non-conforming broker sends a PUBLISH whose topic is not UTF-8 (Mosquitto refuses such
     topics from publishers): that message is counted as a failure and left unacknowledged,
     the ones after it are handled."""
