@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable
 from datetime import datetime
-from typing import Any, cast
+
+import orjson
 
 from careplug.adapters.payloads.common import (
     Family,
@@ -100,13 +100,6 @@ def decode(
     return [DecodedItem(ItemKind.READING, device, time=at, power_w=watts, energy_wh=counter)]
 
 
-# json.loads without its Python layers (loads → decode → raw_decode): the C scanner they end
-# in (undocumented, hence Any) and JSON's whitespace, so the same objects; whatever it fails on
-# goes to decode() (tests/unit/payloads/test_native_fast_path.py holds the two equal)
-_scan_json: Callable[[str, int], tuple[object, int]] = cast(Any, json.JSONDecoder()).scan_once
-_JSON_SPACE = " \t\n\r"
-
-
 def reading_device(topic: str, options: PayloadOptions) -> str | None:
     """The device of a ``<prefix>/<device>/reading`` topic with a valid device id, else None
     (for :func:`reading_fields`; a caller looks it up once per topic)."""
@@ -130,10 +123,13 @@ def reading_fields(
     The fast path for the commonest message: JSON numbers only, no ``DecodedItem``.
     """
     try:
-        text = payload.decode("utf-8")
-        body, end = _scan_json(text, len(text) - len(text.lstrip(_JSON_SPACE)))
-        if type(body) is not dict or len(text.rstrip(_JSON_SPACE)) != end:
-            return None  # not an object, or more than whitespace after it
+        # orjson: a third of json's time here. What it parses differently from json (NaN,
+        # overflow to infinity, lone surrogates, invalid UTF-8) it rejects, which only sends
+        # the message to decode(), judged with json as always (test_native_fast_path.py holds
+        # the two equal)
+        body = orjson.loads(payload)
+        if type(body) is not dict:
+            return None
         named = body.get("device")
         if named is not None and named != device:
             return None
