@@ -159,8 +159,14 @@ def build_summaries(settings: Settings, store: SqliteStore) -> DailySummaries | 
     if not n.daily_summary or n.recipients is None:
         return None
     from careplug.domain.drift import DriftConfig
+    from careplug.domain.false_alarms import FalseAlarmConfig
 
-    return DailySummaries(store, n.daily_summary_at, DriftConfig(later_by_s=n.drift_later_by))
+    return DailySummaries(
+        store,
+        n.daily_summary_at,
+        DriftConfig(later_by_s=n.drift_later_by),
+        false_alarms=FalseAlarmConfig(n.false_alarm_window, n.false_alarm_review),
+    )
 
 
 def build_notifiers(settings: Settings, mqtt: MqttConnection) -> dict[str, Notifier]:

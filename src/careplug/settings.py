@@ -170,6 +170,19 @@ class NotifySettings(_Section):
         description="a routine drifts to later mornings when the first activity of the day "
         "is this much later (last two weeks against the two before)",
     )
+    false_alarm_window: Duration = Field(
+        28 * 86400.0,
+        gt=0,
+        description="the daily summary lists households with false_alarm_review alarms in "
+        "this window that ended with the resident fine",
+    )
+    false_alarm_review: int = Field(
+        3,
+        ge=1,
+        description="alarms ending with the resident fine (OK, visited OK, false alarm, away, "
+        "activity resumed) within false_alarm_window that put a household on the summary's "
+        "review list",
+    )
 
 
 class EmailSettings(_Section):

@@ -470,15 +470,23 @@ class SqliteStore:
         return None if row is None else _row_to_alert(row)
 
     def list_alerts(
-        self, *, open_only: bool = False, household: HouseholdId | None = None
+        self,
+        *,
+        open_only: bool = False,
+        household: HouseholdId | None = None,
+        raised_after: EpochSeconds | None = None,
     ) -> list[Alert]:
-        """Alerts, newest first."""
-        clauses, params = [], []
+        """Alerts, newest first (``raised_after``: only those raised later than that)."""
+        clauses: list[str] = []
+        params: list[object] = []
         if open_only:
             clauses.append("state != 'resolved'")
         if household is not None:
             clauses.append("household = ?")
             params.append(household)
+        if raised_after is not None:
+            clauses.append("raised_at > ?")
+            params.append(raised_after)
         where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
         with self._lock:
             rows = self._db.execute(

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from careplug.domain.false_alarms import FalseAlarmReview
 from careplug.domain.model import Alert, AlertKind, EpochSeconds, HouseholdId, Outcome, Severity
 
 LOCALES = ("ko", "en")
@@ -335,6 +336,9 @@ class DailySummary:
     """Households whose routine is drifting (later mornings, fewer meals, more night use)."""
     drift_signs: Mapping[HouseholdId, tuple[str, ...]] = field(default_factory=dict)
     """Which signs each drifting household shows (``domain.drift.DriftSign`` values)."""
+    false_alarms: Mapping[HouseholdId, FalseAlarmReview] = field(default_factory=dict)
+    """Households whose recent alarms kept ending with the resident fine
+    (``domain.false_alarms``): their plug, tier or away periods need a review."""
 
 
 _DRIFT_SIGN = {
@@ -360,10 +364,23 @@ def _drifting(summary: DailySummary, loc: str) -> str:
     return "; ".join(parts) if any(summary.drift_signs.values()) else ", ".join(parts)
 
 
+def _false_alarms(summary: DailySummary, loc: str) -> str:
+    parts = []
+    for household, review in sorted(summary.false_alarms.items()):
+        if loc == "ko":
+            away = f", 부재 {review.away}" if review.away else ""
+            parts.append(f"{household} (알림 {review.alarms}건 중 {review.resident_fine}건{away})")
+        else:
+            away = f", {review.away} away" if review.away else ""
+            parts.append(f"{household} ({review.resident_fine} of {review.alarms} alarms{away})")
+    return "; ".join(parts)
+
+
 def render_daily_summary(
     summary: DailySummary, locale: str, tz: str, at: EpochSeconds
 ) -> tuple[str, str]:
-    """The daily summary: households OK, open alerts, households whose routine is drifting."""
+    """The daily summary: households OK, open alerts, households whose routine is drifting,
+    households whose alarms keep ending with the resident fine."""
     loc = _locale(locale)
     day = summary.day
     n_open = len(summary.open_alerts)
@@ -382,6 +399,13 @@ def render_daily_summary(
                 "생활 패턴 변화(늦은 기상, 식사 감소, 야간 활동 증가 등, 최근 2주): "
                 + _drifting(summary, loc)
             )
+        if summary.false_alarms:
+            lines.append(
+                "오경보 반복(최근 알림이 이상 없음으로 끝남): "
+                + _false_alarms(summary, loc)
+                + " - 플러그 위치(매일 쓰는 가전에 두 번째 플러그), 위험 등급, 부재 등록을 "
+                "확인해 주세요"
+            )
     else:
         subject = (
             f"[careplug] Summary for {day.isoformat()}: "
@@ -396,5 +420,12 @@ def render_daily_summary(
             lines.append(
                 "Routine drifting (later mornings, fewer meals, more night activity, "
                 "last 2 weeks): " + _drifting(summary, loc)
+            )
+        if summary.false_alarms:
+            lines.append(
+                "Repeated false alarms (recent alarms that ended with the resident fine): "
+                + _false_alarms(summary, loc)
+                + " - please review the plug's placement (a second plug on a daily "
+                "appliance), the risk tier and away periods"
             )
     return subject, "\n".join(lines)

@@ -2,8 +2,10 @@
 
 Once a day, at ``at_local`` in each caseworker's own time zone (default 08:30), every active
 caseworker of the recipients file who has households gets one message per channel: how many
-of their households are OK, their open alerts, and the households whose routine is drifting
-(``domain.drift``, from the activity history the store keeps for the console's strips).
+of their households are OK, their open alerts, the households whose routine is drifting
+(``domain.drift``, from the activity history the store keeps for the console's strips), and
+those whose recent alarms kept ending with the resident fine (``domain.false_alarms``, from
+the stored alerts).
 
 The driver calls :meth:`DailySummaries.run` with the instant it has just evaluated, so the
 schedule follows event time: a replay at any speed sends the same summaries. A summary comes
@@ -25,6 +27,7 @@ import structlog
 from careplug.adapters.store_sqlite import SqliteStore
 from careplug.domain import messages
 from careplug.domain.drift import DriftConfig, DriftReport, detect_drift
+from careplug.domain.false_alarms import FalseAlarmConfig, review_false_alarms
 from careplug.domain.model import Alert, EpochSeconds, Household, HouseholdId
 from careplug.domain.routing import Recipient, Role
 from careplug.ports import Notification
@@ -50,11 +53,13 @@ class DailySummaries:
         drift: DriftConfig | None = None,
         *,
         late_limit_s: float = 6 * 3600.0,
+        false_alarms: FalseAlarmConfig | None = None,
     ) -> None:
         self.store = store
         self.at_local = at_local
         self.late_limit_s = late_limit_s
         self.drift = drift or DriftConfig()
+        self.false_alarms = false_alarms or FalseAlarmConfig()
         self._done: dict[str, date] = {}  # recipient -> the local day already summarised
         self._minute = -math.inf
         self._drift_cache: dict[tuple[HouseholdId, date], DriftReport] = {}
@@ -127,12 +132,20 @@ class DailySummaries:
                 continue
         reports = {h.id: self._drift(h, at) for h in households}
         drifting = tuple(sorted(h for h, rep in reports.items() if rep.drifting))
+        to_review = {}
+        since = at - self.false_alarms.window_s
+        for h in households:
+            recent = self.store.list_alerts(household=h.id, raised_after=since)
+            review = review_false_alarms(recent, at, self.false_alarms)
+            if review.to_review:
+                to_review[h.id] = review
         summary = messages.DailySummary(
             day,
             ok,
             mine,
             drifting,
             {h: tuple(s.value for s in reports[h].signs) for h in drifting},
+            to_review,
         )
         subject, text = messages.render_daily_summary(
             summary, recipient.locale, recipient.timezone, at
@@ -144,6 +157,10 @@ class DailySummaries:
             "households_ok": ok,
             "open_alerts": [a.id for a in mine],
             "drifting": {h: list(summary.drift_signs[h]) for h in drifting},
+            "false_alarms": {
+                h: {"alarms": r.alarms, "resident_fine": r.resident_fine, "away": r.away}
+                for h, r in sorted(to_review.items())
+            },
         }
         out = []
         for channel in recipient.channels:

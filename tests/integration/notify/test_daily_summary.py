@@ -19,13 +19,20 @@ from careplug.app import start_daemon
 from careplug.clock import VirtualClock
 from careplug.domain.engine import DetectionConfig, Engine
 from careplug.domain.model import (
+    Alert,
+    AlertId,
+    AlertKind,
+    AlertState,
     Appliance,
+    AuditEntry,
     Household,
     HouseholdId,
+    Outcome,
     PlugId,
     PlugSpec,
     Reading,
     RiskTier,
+    Severity,
 )
 from careplug.domain.routing import ChannelAddress, Directory, Recipient, Role
 from careplug.runtime.delivery import DeliveryWorker
@@ -187,6 +194,62 @@ def test_one_summary_a_day_per_caseworker_in_their_zone(
     )
     store.close()
     assert datetime.fromtimestamp(START, UTC).hour == 15  # the start is midnight in Seoul
+
+
+def past_alarms(store: SqliteStore) -> None:
+    """Resolved alarms of the last weeks: hh-2's kept ending with the resident fine."""
+    rows = [
+        ("hh-2", 3, Severity.CRITICAL, Outcome.RESIDENT_OK),
+        ("hh-2", 10, Severity.WARNING, Outcome.ACTIVITY_RESUMED),
+        ("hh-2", 17, Severity.CRITICAL, Outcome.AWAY),
+        ("hh-2", 18, Severity.ATTENTION, Outcome.ACTIVITY_RESUMED),  # dashboard only
+        ("hh-2", 40, Severity.CRITICAL, Outcome.FALSE_ALARM),  # outside the 28 days
+        ("hh-0", 5, Severity.CRITICAL, Outcome.HOSPITAL),  # help was needed
+        ("hh-0", 6, Severity.CRITICAL, Outcome.RESIDENT_OK),
+        ("hh-0", 7, Severity.WARNING, Outcome.FALSE_ALARM),
+    ]
+    for n, (hh, days_ago, severity, outcome) in enumerate(rows):
+        raised = START - days_ago * 86400.0
+        alert = Alert(
+            AlertId(f"past-{n}"),
+            HouseholdId(hh),
+            AlertKind.INACTIVITY,
+            severity,
+            AlertState.RESOLVED,
+            raised,
+            "no activity",
+            since=raised - 86400.0,
+            resolved_at=raised + 3600.0,
+            resolved_by="cw",
+            outcome=outcome,
+        )
+        audit = AuditEntry(alert.id, raised + 3600.0, "cw", "resolved", AlertState.RESOLVED)
+        store.record_new_alerts([(alert, audit)], [], raised)
+
+
+def test_the_summary_lists_homes_whose_alarms_keep_ending_with_the_resident_fine(
+    tmp_path: Path,
+) -> None:
+    """Three caseworker-facing alarms in four weeks that found the resident fine put hh-2 on
+    its caseworker's review list; hh-0 (one of its alarms was real help) is not listed."""
+    store = SqliteStore(tmp_path / "careplug.db")
+    past_activity(store)
+    past_alarms(store)
+    clock = VirtualClock(START)
+    rig = Rig(store, clock)
+    rig.run_until(START + 26 * 3600)
+    got = summaries(store)
+    lee = got[f"summary:{DAY1}:cw-lee:webhook"][1]
+    assert lee["false_alarms"] == {"hh-2": {"alarms": 3, "resident_fine": 3, "away": 1}}
+    kim = got[f"summary:{DAY1}:cw-kim:webhook"][1]
+    assert kim["false_alarms"] == {}
+    with sqlite3.connect(store.path) as db:
+        text = db.execute(
+            "SELECT text FROM outbox WHERE key = ?", (f"summary:{DAY1}:cw-lee:webhook",)
+        ).fetchone()[0]
+    assert "Repeated false alarms" in text and "hh-2 (3 of 3 alarms, 1 away)" in text
+    rig.driver.stop()
+    store.close()
 
 
 def test_the_daemon_sends_the_summary_when_enabled(

@@ -7,6 +7,7 @@ from datetime import UTC, date, datetime
 
 import pytest
 
+from careplug.domain.false_alarms import FalseAlarmReview
 from careplug.domain.messages import (
     DailySummary,
     MessageEvent,
@@ -207,3 +208,23 @@ def test_daily_summary_names_the_drift_signs_in_each_language() -> None:
     assert "hh-0007 (늦은 기상, 야간 활동 증가); hh-0009 (식사 시간대 사용 감소)" in ko
     _, en = render_daily_summary(summary, "en", "Asia/Seoul", RAISED)
     assert "hh-0007 (later mornings, more night activity); hh-0009 (fewer meal-time uses)" in en
+
+
+def test_daily_summary_lists_homes_whose_alarms_keep_ending_with_the_resident_fine() -> None:
+    summary = DailySummary(
+        day=date(2024, 3, 5),
+        households_ok=3,
+        false_alarms={
+            HouseholdId("hh-0009"): FalseAlarmReview(4, 3, 0, True),
+            HouseholdId("hh-0002"): FalseAlarmReview(3, 3, 1, True),
+        },
+    )
+    _, ko = render_daily_summary(summary, "ko", "Asia/Seoul", RAISED)
+    assert "오경보 반복" in ko
+    assert "hh-0002 (알림 3건 중 3건, 부재 1); hh-0009 (알림 4건 중 3건)" in ko
+    assert "두 번째 플러그" in ko
+    _, en = render_daily_summary(summary, "en", "Asia/Seoul", RAISED)
+    assert "hh-0002 (3 of 3 alarms, 1 away); hh-0009 (3 of 4 alarms)" in en
+    assert "second plug" in en
+    _, quiet = render_daily_summary(DailySummary(date(2024, 3, 5), 3), "en", "UTC", RAISED)
+    assert "false alarms" not in quiet
