@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from careplug.domain.engine import DetectionConfig
+from careplug.domain.model import Alert, AlertId, AlertKind, AlertState, HouseholdId, Severity
 from careplug.runtime.evaluate import (
     Incident,
     ReadingsFileError,
@@ -233,3 +234,39 @@ def test_a_device_stays_in_its_household_when_some_rows_leave_the_cell_empty(
     )
     homes = households_from_readings(load_items(path))
     assert {h.id: [p.id for p in h.plugs] for h in homes} == {"home": ["k1", "m1"], "x1": ["x1"]}
+
+
+def test_false_alerts_are_split_by_the_summary_review_list() -> None:
+    """Households with three false alerts within 28 days (those the daily summary would list
+    for a set-up review) apart from the rest, whose own rate is reported."""
+    day = 86400.0
+
+    def alarm(household: str, at_day: float) -> Alert:
+        at = at_day * day
+        return Alert(
+            AlertId(f"{household}-{at_day}"),
+            HouseholdId(household),
+            AlertKind.INACTIVITY,
+            Severity.CRITICAL,
+            AlertState.RESOLVED,
+            at,
+            "no activity",
+            resolved_at=at + 3600.0,
+        )
+
+    alerts = [alarm("a", d) for d in (5, 9, 14)]  # three within 28 days: listed
+    alerts += [alarm("b", d) for d in (1, 21, 41, 61 - 0.5)]  # never three within 28 days
+    alerts += [alarm("c", 30)]  # inside c's incident window: not false
+    spans = {h: (0.0, 61 * day) for h in ("a", "b", "c")}
+    report = score(alerts, [Incident("c", 29.5 * day)], spans, 48 * 3600.0)
+    figures = report.as_dict()
+    assert report.review_list() == {"a"}
+    assert figures["false_alerts"] == 7
+    assert figures["false_alert_households"] == 2
+    assert figures["households_scored"] == 3
+    assert figures["review_list_households"] == 1
+    assert figures["review_list_false_alerts"] == 3
+    # b's four false alerts over b's and c's observed time (c's 2-day window left out)
+    assert figures["false_alerts_per_household_month_off_review_list"] == pytest.approx(
+        4 / ((61 + 59) / 30), abs=0.001
+    )

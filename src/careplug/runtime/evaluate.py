@@ -31,6 +31,7 @@ from careplug.adapters.payloads import PayloadOptions, PayloadRejected, decode
 from careplug.clock import iso, parse_iso
 from careplug.domain import alerts as alert_rules
 from careplug.domain.engine import AlertChanged, DetectionConfig, Effect, Engine
+from careplug.domain.false_alarms import FalseAlarmConfig
 from careplug.domain.model import (
     Alert,
     AlertId,
@@ -405,6 +406,43 @@ class Report:
     already_alerted: int = 0
     """Incidents that began while a caseworker-facing alert of the household was open (delay
     0: the caseworker was already called; only with ``notices``)."""
+    false_at: dict[str, list[float]] = field(default_factory=dict)
+    """Each household's false alerts (times they reached a caseworker)."""
+    days_by_household: dict[str, float] = field(default_factory=dict)
+    """Each household's observed days (as in ``household_days``)."""
+    review: FalseAlarmConfig = field(default_factory=FalseAlarmConfig)
+    """When a household would be on the daily summary's review list."""
+
+    def review_list(self) -> set[str]:
+        """Households that had ``review.min_alarms`` false alerts within ``review.window_s``
+        at some point: those the daily summary would have named (``domain.false_alarms``)."""
+        n = self.review.min_alarms
+        return {
+            household
+            for household, times in self.false_at.items()
+            if any(
+                later - first <= self.review.window_s
+                for first, later in zip(times, times[n - 1 :], strict=False)
+            )
+        }
+
+    def _concentration(self) -> dict[str, object]:
+        """Where the false alerts are: households with any, the review list's share, and the
+        rate in the households never on it (what a programme that acts on the list is left
+        with, if fixing a listed home's set-up stops its false alarms)."""
+        listed = self.review_list()
+        others = [h for h in self.days_by_household if h not in listed]
+        other_false = sum(len(self.false_at.get(h, ())) for h in others)
+        other_months = sum(self.days_by_household[h] for h in others) / 30.0
+        return {
+            "false_alert_households": sum(1 for t in self.false_at.values() if t),
+            "households_scored": len(self.days_by_household),
+            "review_list_households": len(listed),
+            "review_list_false_alerts": sum(len(self.false_at[h]) for h in listed),
+            "false_alerts_per_household_month_off_review_list": (
+                round(other_false / other_months, 3) if other_months else None
+            ),
+        }
 
     def as_dict(self) -> dict[str, object]:
         """JSON-safe figures."""
@@ -423,6 +461,7 @@ class Report:
                 round(self.false_alerts / months, 3) if months else None
             ),
             "household_days": round(self.household_days, 1),
+            **self._concentration(),
         }
 
 
@@ -503,6 +542,7 @@ def score(
         inside = any(s <= alert.raised_at < e for s, e in windows.get(alert.household, []))
         if not inside:
             report.false_alerts += 1
+            report.false_at.setdefault(alert.household, []).append(alert.raised_at)
     for household, (first, last) in spans.items():
         begin = max(first, scored_from) if scored_from is not None else first
         # an alert inside an incident's window is never counted false, so that time is not
@@ -511,7 +551,9 @@ def score(
             max(0.0, min(end, last) - max(start, begin))
             for start, end in _merged(windows.get(household, []))
         )
-        report.household_days += max(0.0, last - begin - hidden) / 86400.0
+        days = max(0.0, last - begin - hidden) / 86400.0
+        report.household_days += days
+        report.days_by_household[household] = days
     return report
 
 
