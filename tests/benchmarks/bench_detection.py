@@ -249,7 +249,16 @@ def run_both(
             with_incidents = report.as_dict()
             false_figures = {
                 key: on_clean[key]
-                for key in ("false_alerts", "false_alerts_per_household_month", "household_days")
+                for key in (
+                    "false_alerts",
+                    "false_alerts_per_household_month",
+                    "household_days",
+                    "false_alert_households",
+                    "households_scored",
+                    "review_list_households",
+                    "review_list_false_alerts",
+                    "false_alerts_per_household_month_off_review_list",
+                )
             }
             false_figures["false_alerts_counted_on"] = clean.name if clean else None
             false_figures["false_alerts_per_household_month_outside_incident_windows"] = (
