@@ -258,6 +258,7 @@ def run_both(
                     "review_list_households",
                     "review_list_false_alerts",
                     "false_alerts_per_household_month_off_review_list",
+                    "false_alerts_per_household_month_if_listed_homes_fixed",
                 )
             }
             false_figures["false_alerts_counted_on"] = clean.name if clean else None

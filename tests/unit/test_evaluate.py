@@ -254,19 +254,24 @@ def test_false_alerts_are_split_by_the_summary_review_list() -> None:
             resolved_at=at + 3600.0,
         )
 
-    alerts = [alarm("a", d) for d in (5, 9, 14)]  # three within 28 days: listed
+    alerts = [alarm("a", d) for d in (5, 9, 14, 40)]  # three within 28 days: listed
     alerts += [alarm("b", d) for d in (1, 21, 41, 61 - 0.5)]  # never three within 28 days
     alerts += [alarm("c", 30)]  # inside c's incident window: not false
     spans = {h: (0.0, 61 * day) for h in ("a", "b", "c")}
     report = score(alerts, [Incident("c", 29.5 * day)], spans, 48 * 3600.0)
     figures = report.as_dict()
     assert report.review_list() == {"a"}
-    assert figures["false_alerts"] == 7
+    assert report.listed_at() == {"a": 14 * day}
+    assert figures["false_alerts"] == 8
     assert figures["false_alert_households"] == 2
     assert figures["households_scored"] == 3
     assert figures["review_list_households"] == 1
-    assert figures["review_list_false_alerts"] == 3
+    assert figures["review_list_false_alerts"] == 4
     # b's four false alerts over b's and c's observed time (c's 2-day window left out)
     assert figures["false_alerts_per_household_month_off_review_list"] == pytest.approx(
         4 / ((61 + 59) / 30), abs=0.001
+    )
+    # a's three up to its listing (day 14) count, not its fourth; b's four: over everyone's observed time
+    assert figures["false_alerts_per_household_month_if_listed_homes_fixed"] == pytest.approx(
+        7 / ((61 + 61 + 59) / 30), abs=0.001
     )

@@ -413,27 +413,37 @@ class Report:
     review: FalseAlarmConfig = field(default_factory=FalseAlarmConfig)
     """When a household would be on the daily summary's review list."""
 
-    def review_list(self) -> set[str]:
-        """Households that had ``review.min_alarms`` false alerts within ``review.window_s``
-        at some point: those the daily summary would have named (``domain.false_alarms``)."""
+    def listed_at(self) -> dict[str, float]:
+        """When each household first had ``review.min_alarms`` false alerts within
+        ``review.window_s``: from then on the daily summary names it (``domain.false_alarms``)."""
         n = self.review.min_alarms
-        return {
-            household
-            for household, times in self.false_at.items()
-            if any(
-                later - first <= self.review.window_s
-                for first, later in zip(times, times[n - 1 :], strict=False)
-            )
-        }
+        out: dict[str, float] = {}
+        for household, times in self.false_at.items():
+            for first, later in zip(times, times[n - 1 :], strict=False):
+                if later - first <= self.review.window_s:
+                    out[household] = later
+                    break
+        return out
+
+    def review_list(self) -> set[str]:
+        """Households the daily summary would have named at some point."""
+        return set(self.listed_at())
 
     def _concentration(self) -> dict[str, object]:
         """Where the false alerts are: households with any, the review list's share, and the
         rate in the households never on it (what a programme that acts on the list is left
         with, if fixing a listed home's set-up stops its false alarms)."""
-        listed = self.review_list()
+        listed_at = self.listed_at()
+        listed = set(listed_at)
         others = [h for h in self.days_by_household if h not in listed]
         other_false = sum(len(self.false_at.get(h, ())) for h in others)
         other_months = sum(self.days_by_household[h] for h in others) / 30.0
+        # a listed home's false alerts up to its listing, none after: its set-up fixed the
+        # day it is named (an upper bound on what acting on the list can give)
+        until_listed = sum(
+            sum(1 for t in self.false_at[h] if t <= at) for h, at in listed_at.items()
+        )
+        months = self.household_days / 30.0
         return {
             "false_alert_households": sum(1 for t in self.false_at.values() if t),
             "households_scored": len(self.days_by_household),
@@ -441,6 +451,9 @@ class Report:
             "review_list_false_alerts": sum(len(self.false_at[h]) for h in listed),
             "false_alerts_per_household_month_off_review_list": (
                 round(other_false / other_months, 3) if other_months else None
+            ),
+            "false_alerts_per_household_month_if_listed_homes_fixed": (
+                round((other_false + until_listed) / months, 3) if months else None
             ),
         }
 
