@@ -580,8 +580,8 @@ class SqliteStore:
         every plug (a backlog, a full round) made a 16-field tuple per plug alongside the
         snapshots, and those tens of thousands of short-lived objects left the allocator's
         pools half-empty for good (bench_memory). A ``PlugMemory`` is a tuple in the table's
-        column order, so it is the row itself (its ``in_use`` bool binds as the integer 0/1).
-        ``households`` is iterated twice (state, then the changed routines).
+        column order: its plain-tuple copy is the row (its ``in_use`` bool binds as the
+        integer 0/1). ``households`` is iterated twice (state, then the changed routines).
         """
         if not plugs and not households:
             return
@@ -611,7 +611,7 @@ class SqliteStore:
                     "power_w, power_at, energy_wh, energy_at, in_use, standby_w, "
                     "lwt_offline_since, offline_since, on_since, longest_on_s, standby_ref_w, "
                     "zero_since, gateway) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                    plugs,
+                    map(tuple, plugs),  # a plain tuple binds faster than a named one
                 )
                 db.executemany(
                     "INSERT OR REPLACE INTO households (household, last_activity_at, "
