@@ -248,7 +248,7 @@ def start_daemon(
         with bulk_build():
             if households is None:
                 households = load_registry(settings.registry.path)
-            store = SqliteStore(settings.store.path)
+            store = SqliteStore(settings.store.path, cache_kib=settings.store.page_cache_kib)
             stack.callback(store.close)
             engine = new_engine(settings, households, store, clock.now())
         release_freed_memory()

@@ -391,7 +391,9 @@ def cmd_console(args: argparse.Namespace) -> int:
     settings = _settings(args)
     configure_logging(settings.logging.level, settings.logging.format)
     households = load_registry(settings.registry.path)
-    store = SqliteStore(settings.store.path, origin="console")
+    store = SqliteStore(
+        settings.store.path, origin="console", cache_kib=settings.store.page_cache_kib
+    )
     router = build_router(settings, households, configured_channels(settings))
     app = create_app(
         store,

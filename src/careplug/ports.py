@@ -5,7 +5,7 @@ Adapters implement these; the runtime and app depend only on them. Times are epo
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -90,9 +90,9 @@ class StateStore(Protocol):
     """Plug and household state that must survive a restart."""
 
     def save_state(
-        self, plugs: Iterable[PlugMemory], households: Iterable[HouseholdMemory]
+        self, plugs: Collection[PlugMemory], households: Collection[HouseholdMemory]
     ) -> None:
-        """Upsert snapshots in one transaction."""
+        """Upsert snapshots in one transaction (``households`` may be iterated more than once)."""
         ...
 
     def load_plugs(self) -> list[PlugMemory]:

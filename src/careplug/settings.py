@@ -136,6 +136,12 @@ class StoreSettings(_Section):
     outbox_retention: Duration = Field(
         30 * 86400.0, gt=0, description="delivered or dead notifications kept this long"
     )
+    page_cache_kib: int = Field(
+        512,
+        ge=64,
+        le=1_048_576,
+        description="SQLite page cache per connection, KiB (SQLite's own default: 2000)",
+    )
 
 
 class WebhookSettings(_Section):

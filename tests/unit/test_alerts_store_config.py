@@ -98,6 +98,63 @@ def test_store_state_survives_reopen(tmp_path: Path) -> None:
     assert again.schema_version == len(MIGRATIONS)
 
 
+def test_saved_state_rows_are_what_they_were(tmp_path: Path) -> None:
+    """save_state binds a PlugMemory as its row: in_use is stored as the integer 0/1 (not a
+    bool's text), None as NULL; a routine is written only when the snapshot carries one."""
+    store = SqliteStore(tmp_path / "s.db")
+    plugs = [
+        PlugMemory(PlugId("a"), 1.0, 2.0, 3.0, 2.0, 4.0, 2.0, True, 0.5, None, None),
+        PlugMemory(PlugId("b"), 1.0, None, None, None, None, None, False, None, 7.0, 8.0),
+        PlugMemory(PlugId("c"), 1.0, None, None, None, None, None, None, None, None, None),
+    ]
+    homes = {
+        HH: HouseholdMemory(HH, 10.0, 5.0, None, 0.0, None, (), b"CPR2x", True, 1.0, 2.0, True),
+        HouseholdId("hh-2"): HouseholdMemory(HouseholdId("hh-2"), None, None, None, 3.0, None),
+    }
+    store.save_state(plugs, homes.values())  # the driver hands over dict views
+    rows = store._db.execute("SELECT plug, in_use, typeof(in_use) FROM plugs ORDER BY 1")
+    assert rows.fetchall() == [("a", 1, "integer"), ("b", 0, "integer"), ("c", None, "null")]
+    rows = store._db.execute("SELECT skip_learn, awaiting_return FROM households ORDER BY 1 DESC")
+    assert rows.fetchall() == [(1, 1), (0, 0)]
+    assert store._db.execute("SELECT * FROM routines").fetchall() == [(HH, b"CPR2x")]
+    assert store.load_plugs() == plugs and store.load_households()[1] == homes[HouseholdId("hh-2")]
+    store.save_state([], [])  # nothing to do: no transaction
+    assert not store._db.in_transaction
+
+
+def test_a_failing_snapshot_rolls_the_whole_commit_back(tmp_path: Path) -> None:
+    """The rows are made inside the transaction: an error while making one (here a household
+    snapshot that is not one) leaves nothing written and the store usable."""
+    store = SqliteStore(tmp_path / "s.db")
+    plug = PlugMemory(PlugId("p"), 1.0, 2.0, 3.0, 2.0, 4.0, 2.0, True, 0.5, None, None)
+    good = HouseholdMemory(HH, 10.0, 5.0, None, 0.0, None)
+    with pytest.raises(AttributeError):
+        store.save_state([plug], [good, object()])  # type: ignore[list-item]
+    assert not store._db.in_transaction
+    assert store.load_plugs() == [] and store.load_households() == []
+    store.save_state([plug], [good])
+    assert store.load_plugs() == [plug]
+
+
+def test_page_cache_is_a_setting(tmp_path: Path) -> None:
+    """[store] page_cache_kib reaches SQLite (512 KiB unless set); too small is refused."""
+    os.environ.pop("CAREPLUG_MQTT__PORT", None)
+    assert load_settings(ROOT / "config" / "careplug.example.toml").store.page_cache_kib == 512
+    store = SqliteStore(tmp_path / "s.db")
+    assert store._db.execute("PRAGMA cache_size").fetchone()[0] == -512
+    store.close()
+    store = SqliteStore(tmp_path / "s.db", cache_kib=2000)
+    assert store._db.execute("PRAGMA cache_size").fetchone()[0] == -2000
+    store.close()
+    with pytest.raises(ValueError, match="cache_kib"):
+        SqliteStore(tmp_path / "s.db", cache_kib=0)
+    config = tmp_path / "c.toml"
+    config.write_text("[store]\npage_cache_kib = 16\n")
+    with pytest.raises(ConfigError) as info:
+        load_settings(config)
+    assert "store.page_cache_kib" in str(info.value)
+
+
 @pytest.mark.parametrize(
     ("text", "seconds"),
     [("90s", 90), ("15m", 900), ("24h", 86400), ("2d", 172800), (30, 30), ("1.5h", 5400)],
