@@ -271,7 +271,8 @@ def test_false_alerts_are_split_by_the_summary_review_list() -> None:
     assert figures["false_alerts_per_household_month_off_review_list"] == pytest.approx(
         4 / ((61 + 59) / 30), abs=0.001
     )
-    # a's three up to its listing (day 14) count, not its fourth; b's four: over everyone's observed time
+    # a's three up to its listing (day 14) count, not its fourth; b's four; over everyone's
+    # observed time
     assert figures["false_alerts_per_household_month_if_listed_homes_fixed"] == pytest.approx(
         7 / ((61 + 61 + 59) / 30), abs=0.001
     )
