@@ -242,6 +242,7 @@ def start_daemon(
         with bulk_build():
             if households is None:
                 households = load_registry(settings.registry.path)
+                release_freed_memory()  # (as cmd_run does: see there)
             store = SqliteStore(settings.store.path)
             stack.callback(store.close)
             engine = new_engine(settings, households, store, clock.now())

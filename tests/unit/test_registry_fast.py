@@ -198,9 +198,7 @@ def _registry_texts(draw: st.DrawFn) -> str:
     names = draw(st.permutations(list(_CELLS)))
     header = [n for n in names if n in ("household", "plug") or draw(st.booleans())]
     rows = draw(
-        st.lists(
-            st.tuples(*(st.sampled_from(_CELLS[n]) for n in header)), min_size=0, max_size=12
-        )
+        st.lists(st.tuples(*(st.sampled_from(_CELLS[n]) for n in header)), min_size=0, max_size=12)
     )
     lines = [",".join(header)] + [",".join(row) for row in rows]
     if draw(st.booleans()) and len(lines) > 1:  # a blank line somewhere
