@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 import structlog
-from apscheduler.schedulers.background import BackgroundScheduler
 
 from careplug.adapters.metrics import CareplugMetrics, MetricsServer
 from careplug.adapters.mqtt import MqttAlertNotifier, MqttConnection, MqttOptions
@@ -42,7 +41,10 @@ from careplug.runtime.system_watch import SystemWatch
 from careplug.settings import Settings, load_settings
 
 if TYPE_CHECKING:
-    # imported where used: influxdb-client alone takes a quarter of a second to import
+    # imported where used: influxdb-client alone takes a quarter of a second to import, and
+    # APScheduler (a twentieth) is first needed after the broker connection is started
+    from apscheduler.schedulers.background import BackgroundScheduler
+
     from careplug.adapters.influx import InfluxSink
 
 log = structlog.get_logger("careplug.app")
@@ -248,6 +250,7 @@ def start_daemon(
         with bulk_build():
             if households is None:
                 households = load_registry(settings.registry.path)
+                release_freed_memory()  # (as cmd_run does: see there)
             store = SqliteStore(settings.store.path, cache_kib=settings.store.page_cache_kib)
             stack.callback(store.close)
             engine = new_engine(settings, households, store, clock.now())
@@ -335,6 +338,9 @@ def start_daemon(
         stack.callback(mqtt.stop)
         stack.callback(driver.stop)
         mqtt.start()
+        # (imported only now: the import runs while the broker connection is being made)
+        from apscheduler.schedulers.background import BackgroundScheduler
+
         scheduler = BackgroundScheduler(daemon=True)
         scheduler.add_job(
             driver.wake,

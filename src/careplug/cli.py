@@ -37,7 +37,7 @@ def _settings(args: argparse.Namespace) -> Settings:
 def cmd_run(args: argparse.Namespace) -> int:
     """Run the daemon until SIGTERM or SIGINT."""
     from careplug.app import run_until_stopped, start_daemon
-    from careplug.heap import bulk_build
+    from careplug.heap import bulk_build, release_freed_memory
     from careplug.registry import load_registry
 
     try:
@@ -47,6 +47,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"careplug: {exc}", file=sys.stderr)
         return EXIT_CONFIG  # systemd's RestartPreventExitStatus: no restart loop
+    # the registry's file and cells were malloc'd: hand them back before the engine's objects
+    # (in the allocator's own arenas, which cannot reuse that heap) are made (a few ms)
+    release_freed_memory()
     configure_logging(settings.logging.level, settings.logging.format)
     stop = threading.Event()
 

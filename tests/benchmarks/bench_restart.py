@@ -7,15 +7,20 @@ matching CSV registry and a config, starts a real Mosquitto, then starts the dae
 ``broker_connected`` (ready: subscribed and receiving). The start-up phases are also timed in
 process (registry load, store reads, engine restore) to show where the time goes.
 
-Run: ``python tests/benchmarks/bench_restart.py [--households 100000] [--repeat 2]``.
-Progress on stderr, one JSON object on stdout.
+Run: ``python tests/benchmarks/bench_restart.py [--households 100000] [--repeat 2] [--keep DIR]``.
+``--keep DIR`` fills and keeps the registry, store and config in DIR (reused by later runs with
+the same ``--households``), e.g. to profile ``careplug run --config DIR/careplug.toml`` against
+them (py-spy, ``python -X importtime``). Progress on stderr, one JSON object on stdout.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import shutil
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import benchlib as b
@@ -98,11 +103,25 @@ def phases(tmp: Path) -> dict[str, float]:
     }
 
 
+@contextlib.contextmanager
+def work_dir(keep: Path | None) -> Iterator[Path]:
+    """A temporary directory, or ``keep`` (created if need be, left in place)."""
+    if keep is not None:
+        keep.mkdir(parents=True, exist_ok=True)
+        yield keep
+        return
+    with tempfile.TemporaryDirectory(prefix="bench-restart-") as name:
+        yield Path(name)
+
+
 def main() -> None:
     """Fill, restart, time."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--households", type=int, default=100_000)
     parser.add_argument("--repeat", type=int, default=2)
+    parser.add_argument(
+        "--keep", type=Path, help="fill (once) and keep the files in this directory"
+    )
     args = parser.parse_args()
     b.exit_on_sigterm()
     figures: dict[str, object] = {
@@ -110,13 +129,27 @@ def main() -> None:
         "plugs": 2 * args.households,
         "load_average_before": b.load_average(),
     }
-    with tempfile.TemporaryDirectory(prefix="bench-restart-") as name:
-        tmp = Path(name)
-        b.write_registry(tmp / "households.csv", args.households, 2)
-        b.log(f"filling the store with {args.households} households")
-        t0 = monotonic()
-        fill_store(tmp / "careplug.db", args.households, b.wall())
-        figures["fill_seconds"] = round(monotonic() - t0, 1)
+    with work_dir(args.keep) as tmp:
+        marker = tmp / "filled-households"
+        reuse = marker.is_file() and marker.read_text() == str(args.households)
+        db, pristine = tmp / "careplug.db", tmp / "careplug.db.filled"
+        for stale in (tmp / "careplug.db-wal", tmp / "careplug.db-shm"):
+            stale.unlink(missing_ok=True)
+        if reuse:
+            # the state as filled (not as the last daemon left it); its times age, though
+            b.log(f"reusing the registry and store in {tmp}")
+            shutil.copyfile(pristine, db)
+        else:
+            marker.unlink(missing_ok=True)
+            db.unlink(missing_ok=True)
+            b.write_registry(tmp / "households.csv", args.households, 2)
+            b.log(f"filling the store with {args.households} households")
+            t0 = monotonic()
+            fill_store(db, args.households, b.wall())
+            figures["fill_seconds"] = round(monotonic() - t0, 1)
+            if args.keep is not None:
+                shutil.copyfile(db, pristine)
+                marker.write_text(str(args.households))
         figures["store_mib"] = round((tmp / "careplug.db").stat().st_size / 2**20, 1)
         with b.mosquitto(tmp) as port:
             config = b.write_config(tmp, port)

@@ -6,14 +6,28 @@ whenever it is unsure: every case must come out the same, households or the same
 
 from __future__ import annotations
 
+import csv
+import io
 import tomllib
 from pathlib import Path
+from unittest.mock import patch
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from careplug.domain.model import Appliance, RiskTier
 from careplug.errors import ConfigError
-from careplug.registry import _fast_csv, _fast_toml, _read_csv, _validated, load_registry
+from careplug.registry import (
+    _by_columns,
+    _by_rows,
+    _fast_csv,
+    _fast_toml,
+    _NotSimple,
+    _read_csv,
+    _validated,
+    load_registry,
+)
 
 HEADER = "household,plug,timezone,tier,caseworkers,area,appliance,report_period,standby_w\n"
 
@@ -147,3 +161,79 @@ def test_ordinary_registries_take_the_fast_path(tmp_path: Path) -> None:
         path.write_text(CSV_CASES[name], encoding="utf-8")
         assert _fast_csv(path) == load_registry(path)
     assert len(_fast_toml(tomllib.loads(TOML_CASES["typical"]))) == 2
+
+
+# -- the column-wise reading of the usual CSV file against the row-by-row one ----------------
+
+_CELLS = {
+    "household": ["h1", "h2", "h3", " h1", "h 1", ""],
+    "plug": ["p1", "p2", "p3", "p4", "p5", "p6", "p7", "p8", "p 9", " p1", ""],
+    "timezone": ["", "Asia/Seoul", "Europe/Berlin", " Asia/Tokyo ", "Mars/Olympus"],
+    "tier": ["", "high", "low", " medium", "extreme"],
+    "caseworkers": ["", "cw-a", "cw-a;cw-b", " cw-c ; ", ";"],
+    "area": ["", "north", "  south ", " "],
+    "appliance": ["", "tv", "fridge", " kettle", "toaster"],
+    "report_period": ["", "5m", " 300 ", "soon"],
+    "standby_w": ["", "0", "1.5", " 2 ", "1e1", "-1"],
+    "extra": ["", "x"],
+}
+
+
+def _rows_outcome(text: str) -> object:
+    try:
+        return _by_rows(csv.reader(io.StringIO(text, newline="")))
+    except _NotSimple:
+        return "not simple"
+
+
+def _columns_outcome(text: str) -> object:
+    try:
+        return _by_columns(text)
+    except _NotSimple:
+        return "not simple"
+
+
+@st.composite
+def _registry_texts(draw: st.DrawFn) -> str:
+    names = draw(st.permutations(list(_CELLS)))
+    header = [n for n in names if n in ("household", "plug") or draw(st.booleans())]
+    rows = draw(
+        st.lists(st.tuples(*(st.sampled_from(_CELLS[n]) for n in header)), min_size=0, max_size=12)
+    )
+    lines = [",".join(header)] + [",".join(row) for row in rows]
+    if draw(st.booleans()) and len(lines) > 1:  # a blank line somewhere
+        lines.insert(draw(st.integers(1, len(lines))), "")
+    return "\n".join(lines) + draw(st.sampled_from(["", "\n", "\n\n"]))
+
+
+@settings(max_examples=400, deadline=None)
+@given(_registry_texts(), st.sampled_from([1, 20, 1 << 20]))
+def test_column_wise_reading_agrees_with_row_by_row(text: str, chunk: int) -> None:
+    """Whatever the column-wise reading decides (households or "not simple"), the row-by-row
+    reading decides the same; it may leave a file to the rows (None), never differ. Chunks
+    of 1 and 20 characters split the file at every line."""
+    with patch("careplug.registry._CHUNK_CHARS", chunk):
+        by_columns = _columns_outcome(text)
+    if by_columns is not None:
+        assert by_columns == _rows_outcome(text)
+
+
+def test_usual_files_are_read_column_wise(tmp_path: Path) -> None:
+    """Files without quotes whose rows all have every column never need the rows; a
+    household's rows need not be together; values are shared as the rows' are."""
+    text = HEADER + "".join(
+        f"h{i % 7},p{i},Asia/Seoul,{('high', 'low')[i % 2]},cw-{i % 3},north,tv,5m,1.5\n"
+        for i in range(60)
+    )
+    for chunk in (1, 100, 1 << 20):
+        with patch("careplug.registry._CHUNK_CHARS", chunk):
+            households = _by_columns(text)
+        assert households is not None
+        assert households == _by_rows(csv.reader(io.StringIO(text, newline="")))
+    assert [len(h.plugs) for h in households] == [9, 9, 9, 9, 8, 8, 8]
+    assert len({id(h.caseworkers) for h in households}) == 3
+    quoted = HEADER + 'h1,p1,"Asia/Seoul",,,,,,\n'
+    assert _by_columns(quoted) is None
+    path = tmp_path / "r.csv"
+    path.write_text(quoted, encoding="utf-8")
+    assert load_registry(path)[0].timezone == "Asia/Seoul"

@@ -8,6 +8,7 @@ migrations applied at open.
 
 from __future__ import annotations
 
+import functools
 import json
 import sqlite3
 import threading
@@ -177,6 +178,9 @@ MIGRATIONS: list[str] = [
     ALTER TABLE plugs ADD COLUMN gateway TEXT
     """,
 ]
+
+# a store row (a tuple in PlugMemory's field order) as a PlugMemory, in C: no Python frame
+_plug_memory = functools.partial(tuple.__new__, PlugMemory)
 
 _ALERT_COLUMNS = (
     "id, household, kind, severity, state, raised_at, since, message, acknowledged_at, "
@@ -646,11 +650,16 @@ class SqliteStore:
                 "energy_at, in_use, standby_w, lwt_offline_since, offline_since, on_since, "
                 "longest_on_s, standby_ref_w, zero_since, gateway FROM plugs"
             ).fetchall()
-        # columns in PlugMemory's field order: each row becomes one without a conversion
-        return [PlugMemory._make(r) for r in rows]
+        # columns in PlugMemory's field order: each row becomes one without a conversion,
+        # and without a Python step per row (PlugMemory._make is one: at 200,000 plugs a
+        # sixth of the read)
+        return list(map(_plug_memory, rows))
 
     def load_households(self) -> list[HouseholdMemory]:
         """Every stored household snapshot."""
+        suppressed: dict[str, tuple[str, ...]] = {}  # the few distinct values, split once
+        memories: list[HouseholdMemory] = []
+        add = memories.append
         with self._lock:
             rows = self._db.execute(
                 "SELECT h.household, h.last_activity_at, h.first_seen_at, h.rearmed_at, "
@@ -658,23 +667,40 @@ class SqliteStore:
                 "h.away_until, h.awaiting_return "
                 "FROM households h LEFT JOIN routines r ON r.household = h.household"
             ).fetchall()
-        return [
-            HouseholdMemory(
-                HouseholdId(r[0]),
-                r[1],
-                r[2],
-                r[3],
-                r[4],
-                r[5],
-                tuple(k for k in r[6].split(",") if k),
-                None if r[7] is None else bytes(r[7]),
-                bool(r[8]),
-                r[9],
-                r[10],
-                bool(r[11]),
+        for (
+            household,
+            last_activity_at,
+            first_seen_at,
+            rearmed_at,
+            blind_s,
+            blind_since,
+            kinds,
+            routine,
+            skip_learn,
+            away_start,
+            away_until,
+            awaiting_return,
+        ) in rows:
+            closed = suppressed.get(kinds)
+            if closed is None:
+                closed = suppressed[kinds] = tuple(k for k in kinds.split(",") if k)
+            add(
+                HouseholdMemory(
+                    household,
+                    last_activity_at,
+                    first_seen_at,
+                    rearmed_at,
+                    blind_s,
+                    blind_since,
+                    closed,
+                    routine,  # (a BLOB comes back as bytes)
+                    bool(skip_learn),
+                    away_start,
+                    away_until,
+                    bool(awaiting_return),
+                )
             )
-            for r in rows
-        ]
+        return memories
 
     # -- outbox ------------------------------------------------------------------------------
 
