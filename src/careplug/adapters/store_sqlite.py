@@ -177,6 +177,10 @@ MIGRATIONS: list[str] = [
     ALTER TABLE plugs ADD COLUMN zero_since REAL;
     ALTER TABLE plugs ADD COLUMN gateway TEXT
     """,
+    # 5: the daily summary reads every household's alarms of the last weeks in one query
+    """
+    CREATE INDEX alerts_raised ON alerts(raised_at)
+    """,
 ]
 
 # a store row (a tuple in PlugMemory's field order) as a PlugMemory, in C: no Python frame
