@@ -25,6 +25,7 @@ from careplug.adapters.systemd import SystemdNotifier
 from careplug.clock import Clock, SystemClock, VirtualClock, iso, monotonic
 from careplug.domain.activity import ActivityConfig
 from careplug.domain.engine import DetectionConfig, Engine
+from careplug.domain.false_alarms import FalseAlarmConfig
 from careplug.domain.model import AlertKind, Household, RiskTier
 from careplug.domain.routine import RoutineConfig
 from careplug.domain.routing import SYSTEM_HOUSEHOLD
@@ -161,14 +162,19 @@ def build_summaries(settings: Settings, store: SqliteStore) -> DailySummaries | 
     if not n.daily_summary or n.recipients is None:
         return None
     from careplug.domain.drift import DriftConfig
-    from careplug.domain.false_alarms import FalseAlarmConfig
 
     return DailySummaries(
         store,
         n.daily_summary_at,
         DriftConfig(later_by_s=n.drift_later_by),
-        false_alarms=FalseAlarmConfig(n.false_alarm_window, n.false_alarm_review),
+        false_alarms=false_alarm_config(settings),
     )
+
+
+def false_alarm_config(settings: Settings) -> FalseAlarmConfig:
+    """When a household's alarms call for a review of its set-up (summary and console)."""
+    n = settings.notify
+    return FalseAlarmConfig(n.false_alarm_window, n.false_alarm_review)
 
 
 def build_notifiers(settings: Settings, mqtt: MqttConnection) -> dict[str, Notifier]:
@@ -455,6 +461,7 @@ def _serve_console(
             self_check_secret=c.self_check_secret.get_secret_value()
             if c.self_check_secret
             else None,
+            false_alarms=false_alarm_config(settings),
         ),
     )
     server = serve_in_thread(app, c.host, c.port)

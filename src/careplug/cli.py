@@ -388,7 +388,7 @@ def cmd_console(args: argparse.Namespace) -> int:
     """Serve the caseworker console against the configured store until SIGTERM or SIGINT."""
     from careplug.adapters.store_sqlite import SqliteStore
     from careplug.adapters.web import ConsoleSettings, create_app, serve_in_thread
-    from careplug.app import build_router, configured_channels
+    from careplug.app import build_router, configured_channels, false_alarm_config
     from careplug.registry import load_registry
 
     settings = _settings(args)
@@ -403,7 +403,9 @@ def cmd_console(args: argparse.Namespace) -> int:
         households,
         SystemClock(),
         notifications=router.for_transition,
-        settings=ConsoleSettings(secure_cookies=args.secure_cookies),
+        settings=ConsoleSettings(
+            secure_cookies=args.secure_cookies, false_alarms=false_alarm_config(settings)
+        ),
     )
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())

@@ -14,7 +14,16 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from careplug.adapters.web import ConsoleServer, serve_in_thread
-from careplug.domain.model import AlertState, HouseholdId, Outcome
+from careplug.domain.model import (
+    Alert,
+    AlertId,
+    AlertKind,
+    AlertState,
+    AuditEntry,
+    HouseholdId,
+    Outcome,
+    Severity,
+)
 from tests.conftest import need_binary
 from tests.unit.web.console_support import PASSWORDS, World, build_world
 
@@ -135,3 +144,44 @@ def test_caseworker_works_an_alert_and_sets_away_in_chromium(
     assert "404" in browser.find_element(By.TAG_NAME, "h1").text
     other = world.store.get_alert(world.alerts["h-002"].id)
     assert other is not None and other.state is AlertState.OPEN
+
+
+def test_the_third_alarm_resolved_fine_asks_for_a_set_up_review_in_chromium(
+    world: World, server: ConsoleServer, browser: webdriver.Chrome
+) -> None:
+    """h-001 had two alarms this month that found the resident fine; when kim resolves the
+    open one as "resident OK" too, its page asks to review the plug, tier and away periods."""
+    wait = WebDriverWait(browser, 20, ignored_exceptions=[StaleElementReferenceException])
+    now = world.clock.now()
+    for n, days_ago in enumerate((6, 13)):
+        raised = now - days_ago * 86400.0
+        past = Alert(
+            AlertId(f"past-{n}"),
+            HouseholdId("h-001"),
+            AlertKind.INACTIVITY,
+            Severity.CRITICAL,
+            AlertState.RESOLVED,
+            raised,
+            "no activity",
+            resolved_at=raised + 3600.0,
+            resolved_by="kim",
+            outcome=Outcome.RESIDENT_OK,
+        )
+        entry = AuditEntry(past.id, raised + 3600.0, "kim", "resolved", AlertState.RESOLVED)
+        world.store.record_new_alerts([(past, entry)], [], raised)
+    browser.get(server.url + "/login")
+    browser.find_element(By.ID, "username").send_keys("kim")
+    browser.find_element(By.ID, "password").send_keys(PASSWORDS["kim"])
+    browser.find_element(By.ID, "login-submit").click()
+    wait.until(lambda d: d.find_elements(By.ID, "households"))
+    browser.get(server.url + "/households/h-001")
+    wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "article.alert"))
+    assert not browser.find_elements(By.ID, "false-alarms")  # two of the open three: not yet
+    article = browser.find_element(By.CSS_SELECTOR, "article.alert")
+    Select(article.find_element(By.CLASS_NAME, "outcome")).select_by_value("resident_ok")
+    article.find_element(By.CLASS_NAME, "resolve-button").click()
+    wait.until(lambda d: d.find_elements(By.ID, "no-open-alerts"))
+    notice = browser.find_element(By.ID, "false-alarms")
+    assert notice.is_displayed()
+    assert "3 / 3" in notice.text and "두 번째 플러그" in notice.text
+    _shot(browser, "04-household-false-alarms.png")

@@ -8,7 +8,16 @@ import httpx
 from structlog.testing import capture_logs
 
 from careplug.adapters.store_sqlite import SqliteStore
-from careplug.domain.model import AlertId, AlertState, HouseholdId, Outcome
+from careplug.domain.model import (
+    Alert,
+    AlertId,
+    AlertKind,
+    AlertState,
+    AuditEntry,
+    HouseholdId,
+    Outcome,
+    Severity,
+)
 from tests.unit.web.conftest import api_headers
 from tests.unit.web.console_support import PASSWORDS, World
 
@@ -279,6 +288,50 @@ def test_household_detail_has_strips_from_activity_history(
     # day back (after 09:00Z, where the aligned strip starts) are inside it
     assert sum(c["count"] for c in detail["strip_7d"]) == 17
     assert detail["last_activity_at"] == "2026-11-24T07:00:00Z"
+
+
+def test_household_page_asks_for_a_review_when_its_alarms_keep_ending_fine(
+    world: World, client: httpx.Client
+) -> None:
+    """Three alarms of h-001 in the last weeks resolved with the resident fine (one away):
+    its page and API say so and what to review; h-003 (one such alarm) does not."""
+    now = world.clock.now()
+    rows = [
+        ("h-001", 2, Outcome.VISITED_OK),
+        ("h-001", 9, Outcome.FALSE_ALARM),
+        ("h-001", 20, Outcome.AWAY),
+        ("h-001", 40, Outcome.RESIDENT_OK),  # outside the 28 days
+        ("h-003", 3, Outcome.RESIDENT_OK),
+    ]
+    for n, (hh, days_ago, outcome) in enumerate(rows):
+        raised = now - days_ago * 86400.0
+        alert = Alert(
+            AlertId(f"past-{n}"),
+            HouseholdId(hh),
+            AlertKind.INACTIVITY,
+            Severity.CRITICAL,
+            AlertState.RESOLVED,
+            raised,
+            "no activity",
+            resolved_at=raised + 3600.0,
+            resolved_by="kim",
+            outcome=outcome,
+        )
+        audit = AuditEntry(alert.id, raised + 3600.0, "kim", "resolved", AlertState.RESOLVED)
+        world.store.record_new_alerts([(alert, audit)], [], raised)
+    kim = api_headers(client, "kim")
+    review = client.get("/api/v1/households/h-001", headers=kim).json()["false_alarms"]
+    # the open alert raised at the start counts as an alarm, not (yet) as ending fine
+    assert review == {"alarms": 4, "resident_fine": 3, "away": 1, "to_review": True}
+    other = client.get("/api/v1/households/h-003", headers=kim).json()["false_alarms"]
+    assert other["resident_fine"] == 1 and not other["to_review"]
+    page_login(client, "kim")
+    client.get("/lang/en?next=/")
+    page = client.get("/households/h-001").text
+    assert 'id="false-alarms"' in page
+    assert "3 / 4 recent alarms ended with the resident fine (away 1)" in page
+    assert "second plug on a daily appliance" in page
+    assert 'id="false-alarms"' not in client.get("/households/h-003").text
 
 
 # -- admin, i18n, OpenAPI ------------------------------------------------------------

@@ -8,7 +8,7 @@ need none. The login form uses a double-submit cookie against login CSRF.
 
 # no `from __future__ import annotations`: FastAPI reads these route annotations at runtime
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -35,6 +35,7 @@ from careplug.adapters.web.service import (
 )
 from careplug.adapters.web.views import StripCell
 from careplug.clock import Clock, iso
+from careplug.domain.false_alarms import FalseAlarmConfig
 from careplug.domain.model import CASEWORKER_OUTCOMES, Alert, Outcome
 from careplug.errors import CareplugError, IllegalTransition, StoreError
 
@@ -63,6 +64,8 @@ class ConsoleSettings:
     """How long a username stays locked after too many failures."""
     self_check_secret: str | None = None
     """HMAC secret of the residents' one-tap links; None: ``/fine/…`` is not served."""
+    false_alarms: FalseAlarmConfig = field(default_factory=FalseAlarmConfig)
+    """When a household's page asks for a review of its set-up (as the daily summary does)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -270,7 +273,9 @@ def create_app(
     Serve it with :func:`careplug.adapters.web.server.serve_in_thread` or any ASGI server.
     """
     config = settings or ConsoleSettings()
-    service = ConsoleService(store, households, clock, notifications, config.origin)
+    service = ConsoleService(
+        store, households, clock, notifications, config.origin, config.false_alarms
+    )
     app = FastAPI(
         title="careplug console API",
         version="1",
@@ -680,6 +685,14 @@ def create_app(
             alerts=[_alert_out(a) for a in v.alerts],
             away_periods=[_away_out(p, now) for p in v.away_periods],
             audit=[_history_out(e) for e in v.history],
+            false_alarms=None
+            if v.false_alarms is None
+            else s.FalseAlarmsOut(
+                alarms=v.false_alarms.alarms,
+                resident_fine=v.false_alarms.resident_fine,
+                away=v.false_alarms.away,
+                to_review=v.false_alarms.to_review,
+            ),
         )
 
     @app.get("/api/v1/alerts", response_model=list[s.AlertOut], tags=["alerts"])

@@ -34,6 +34,17 @@ _TEXTS: dict[str, tuple[str, str]] = {
     "strip_7d": ("최근 7일", "Last 7 days"),
     "open_alerts": ("미해결 알림", "Open alerts"),
     "no_open_alerts": ("미해결 알림이 없습니다.", "No open alerts."),
+    "false_alarms": ("오경보 반복", "Repeated false alarms"),
+    "false_alarms_of": (
+        "최근 알림 중 이상 없음으로 끝난 알림",
+        "recent alarms ended with the resident fine",
+    ),
+    "false_alarms_away": ("부재", "away"),
+    "false_alarms_advice": (
+        "플러그 위치(매일 쓰는 가전에 두 번째 플러그), 위험 등급, 부재 등록을 확인해 주세요.",
+        "Please review the plug's placement (a second plug on a daily appliance), the risk "
+        "tier and away periods.",
+    ),
     "no_households": ("담당 가구가 없습니다.", "No households assigned to you."),
     "alert": ("알림", "Alert"),
     "kind": ("종류", "Kind"),

@@ -179,6 +179,17 @@ class HouseholdOut(BaseModel):
     away: bool
 
 
+class FalseAlarmsOut(BaseModel):
+    """The household's caseworker-facing inactivity alarms of the review window (28 days by
+    default), how many ended with the resident fine (of them, away), and whether that many
+    call for a review of its plug placement, tier or away periods."""
+
+    alarms: int
+    resident_fine: int
+    away: int
+    to_review: bool
+
+
 class HouseholdDetailOut(HouseholdOut):
     """A household with its strips, alerts, away periods and history."""
 
@@ -189,3 +200,4 @@ class HouseholdDetailOut(HouseholdOut):
     alerts: list[AlertOut]
     away_periods: list[AwayOut]
     audit: list[AuditOut]
+    false_alarms: FalseAlarmsOut | None = None

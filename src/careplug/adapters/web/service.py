@@ -24,6 +24,7 @@ from careplug.adapters.web.views import (
 )
 from careplug.clock import Clock
 from careplug.domain import alerts as alert_rules
+from careplug.domain.false_alarms import FalseAlarmConfig, FalseAlarmReview, review_false_alarms
 from careplug.domain.model import (
     Alert,
     AlertId,
@@ -77,6 +78,8 @@ class HouseholdView:
     alerts: list[Alert] = field(default_factory=list)
     away_periods: list[AwayPeriod] = field(default_factory=list)
     history: list[HistoryEntry] = field(default_factory=list)
+    false_alarms: FalseAlarmReview | None = None
+    """Its recent alarms and how many ended with the resident fine (detail only)."""
 
 
 class ConsoleService:
@@ -89,12 +92,14 @@ class ConsoleService:
         clock: Clock,
         notifications: NotificationsFor,
         origin: str = "console",
+        false_alarms: FalseAlarmConfig | None = None,
     ) -> None:
         self.store = store
         self._households = households
         self.clock = clock
         self._notifications = notifications
         self.origin = origin
+        self.false_alarms = false_alarms or FalseAlarmConfig()
 
     # -- scoping -------------------------------------------------------------------------
 
@@ -162,6 +167,8 @@ class ConsoleService:
             for _, at in self.store.activity_between(h.id, now - cells_7 * width_7 - width_7, now)
         ]
         alerts = self.store.list_alerts(household=h.id)[:50]
+        since = now - self.false_alarms.window_s
+        recent = self.store.list_alerts(household=h.id, raised_after=since)
         away_periods = self.store.list_away(h.id)
         history: list[HistoryEntry] = []
         for alert in alerts:
@@ -195,6 +202,7 @@ class ConsoleService:
             alerts=alerts,
             away_periods=away_periods,
             history=history,
+            false_alarms=review_false_alarms(recent, now, self.false_alarms),
         )
 
     # -- actions -------------------------------------------------------------------------
