@@ -19,12 +19,7 @@ from careplug.app import start_daemon
 from careplug.clock import VirtualClock
 from careplug.domain.engine import DetectionConfig, Engine
 from careplug.domain.model import (
-    Alert,
-    AlertId,
-    AlertKind,
-    AlertState,
     Appliance,
-    AuditEntry,
     Household,
     HouseholdId,
     Outcome,
@@ -44,6 +39,7 @@ from careplug.settings import load_settings
 from tests.conftest import Mosquitto
 from tests.integration.daemon_support import write_config
 from tests.integration.notify.conftest import HttpReceiver
+from tests.past_alarms import store_past_alarm
 
 pytestmark = pytest.mark.integration
 
@@ -210,21 +206,7 @@ def past_alarms(store: SqliteStore) -> None:
     ]
     for n, (hh, days_ago, severity, outcome) in enumerate(rows):
         raised = START - days_ago * 86400.0
-        alert = Alert(
-            AlertId(f"past-{n}"),
-            HouseholdId(hh),
-            AlertKind.INACTIVITY,
-            severity,
-            AlertState.RESOLVED,
-            raised,
-            "no activity",
-            since=raised - 86400.0,
-            resolved_at=raised + 3600.0,
-            resolved_by="cw",
-            outcome=outcome,
-        )
-        audit = AuditEntry(alert.id, raised + 3600.0, "cw", "resolved", AlertState.RESOLVED)
-        store.record_new_alerts([(alert, audit)], [], raised)
+        store_past_alarm(store, f"past-{n}", hh, raised, outcome, severity=severity)
 
 
 def test_the_summary_lists_homes_whose_alarms_keep_ending_with_the_resident_fine(

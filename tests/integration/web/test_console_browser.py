@@ -15,16 +15,12 @@ from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from careplug.adapters.web import ConsoleServer, serve_in_thread
 from careplug.domain.model import (
-    Alert,
-    AlertId,
-    AlertKind,
     AlertState,
-    AuditEntry,
     HouseholdId,
     Outcome,
-    Severity,
 )
 from tests.conftest import need_binary
+from tests.past_alarms import store_past_alarm
 from tests.unit.web.console_support import PASSWORDS, World, build_world
 
 pytestmark = pytest.mark.integration
@@ -155,20 +151,7 @@ def test_the_third_alarm_resolved_fine_asks_for_a_set_up_review_in_chromium(
     now = world.clock.now()
     for n, days_ago in enumerate((6, 13)):
         raised = now - days_ago * 86400.0
-        past = Alert(
-            AlertId(f"past-{n}"),
-            HouseholdId("h-001"),
-            AlertKind.INACTIVITY,
-            Severity.CRITICAL,
-            AlertState.RESOLVED,
-            raised,
-            "no activity",
-            resolved_at=raised + 3600.0,
-            resolved_by="kim",
-            outcome=Outcome.RESIDENT_OK,
-        )
-        entry = AuditEntry(past.id, raised + 3600.0, "kim", "resolved", AlertState.RESOLVED)
-        world.store.record_new_alerts([(past, entry)], [], raised)
+        store_past_alarm(world.store, f"past-{n}", "h-001", raised, Outcome.RESIDENT_OK, by="kim")
     browser.get(server.url + "/login")
     browser.find_element(By.ID, "username").send_keys("kim")
     browser.find_element(By.ID, "password").send_keys(PASSWORDS["kim"])

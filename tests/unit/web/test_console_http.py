@@ -9,15 +9,12 @@ from structlog.testing import capture_logs
 
 from careplug.adapters.store_sqlite import SqliteStore
 from careplug.domain.model import (
-    Alert,
     AlertId,
-    AlertKind,
     AlertState,
-    AuditEntry,
     HouseholdId,
     Outcome,
-    Severity,
 )
+from tests.past_alarms import store_past_alarm
 from tests.unit.web.conftest import api_headers
 from tests.unit.web.console_support import PASSWORDS, World
 
@@ -304,21 +301,7 @@ def test_household_page_asks_for_a_review_when_its_alarms_keep_ending_fine(
         ("h-003", 3, Outcome.RESIDENT_OK),
     ]
     for n, (hh, days_ago, outcome) in enumerate(rows):
-        raised = now - days_ago * 86400.0
-        alert = Alert(
-            AlertId(f"past-{n}"),
-            HouseholdId(hh),
-            AlertKind.INACTIVITY,
-            Severity.CRITICAL,
-            AlertState.RESOLVED,
-            raised,
-            "no activity",
-            resolved_at=raised + 3600.0,
-            resolved_by="kim",
-            outcome=outcome,
-        )
-        audit = AuditEntry(alert.id, raised + 3600.0, "kim", "resolved", AlertState.RESOLVED)
-        world.store.record_new_alerts([(alert, audit)], [], raised)
+        store_past_alarm(world.store, f"past-{n}", hh, now - days_ago * 86400.0, outcome, by="kim")
     kim = api_headers(client, "kim")
     review = client.get("/api/v1/households/h-001", headers=kim).json()["false_alarms"]
     # the open alert raised at the start counts as an alarm, not (yet) as ending fine

@@ -166,9 +166,10 @@ class ConsoleService:
             at
             for _, at in self.store.activity_between(h.id, now - cells_7 * width_7 - width_7, now)
         ]
-        alerts = self.store.list_alerts(household=h.id)[:50]
+        every_alert = self.store.list_alerts(household=h.id)  # newest first
+        alerts = every_alert[:50]
         since = now - self.false_alarms.window_s
-        recent = self.store.list_alerts(household=h.id, raised_after=since)
+        recent = [a for a in every_alert if a.raised_at > since]
         away_periods = self.store.list_away(h.id)
         history: list[HistoryEntry] = []
         for alert in alerts:
