@@ -7,7 +7,14 @@ from __future__ import annotations
 import sys
 
 from careplug.domain import alerts as alert_rules
-from careplug.domain.engine import AlertChanged, DetectionConfig, Effect, Engine, KindSet
+from careplug.domain.engine import (
+    AlertChanged,
+    DetectionConfig,
+    Effect,
+    Engine,
+    HouseholdMemory,
+    KindSet,
+)
 from careplug.domain.model import (
     AlertKind,
     Household,
@@ -18,31 +25,35 @@ from careplug.domain.model import (
     Reading,
     Severity,
 )
+from careplug.domain.routine import EMPTY_SNAPSHOT, HOUR, Routine
 
 HH = HouseholdId("hh-1")
 T0 = 1_764_000_000.0
 
 
-def _engine() -> Engine:
+def _engine(*more: Household) -> Engine:
     spec = Household(HH, plugs=(PlugSpec(PlugId("p-1")), PlugSpec(PlugId("p-2"))))
-    return Engine(DetectionConfig(detector="learning"), [spec], T0)
+    return Engine(DetectionConfig(detector="learning"), [spec, *more], T0)
 
 
 def test_state_objects_stay_within_their_size_class() -> None:
     """One object per plug (it is its own activity detector), no instance dicts, and the
     sizes a hundred thousand households were measured with (bench_memory)."""
-    engine = _engine()
+    other = HouseholdId("hh-2")
+    engine = _engine(Household(other, plugs=(PlugSpec(PlugId("p-3")),)))
     state = engine.households[HH]
     plug = engine.plugs[PlugId("p-1")]
     assert plug.activity is plug
     assert not hasattr(plug, "__dict__") and not hasattr(state, "__dict__")
     assert sys.getsizeof(plug) <= 176
     assert sys.getsizeof(state) <= 128
-    assert state.routine is not None and sys.getsizeof(state.routine) <= 48
+    # the routine is its snapshot: until it learns, one object shared by every household
+    assert state.routine_data is EMPTY_SNAPSHOT
+    assert engine.households[other].routine_data is EMPTY_SNAPSHOT
     # the timer-heap entry is the household's scheduled_due itself: one small float object
     due = state.scheduled_due
     assert due is not None and due == T0 and sys.getsizeof(due) <= 48
-    assert engine._timers == [due] and engine._timers[0] is due
+    assert len(engine._timers) == 2 and any(entry is due for entry in engine._timers)
 
 
 def test_suppressed_kinds_act_on_the_household_and_survive_a_restart() -> None:
@@ -188,3 +199,54 @@ def test_routine_dirty_is_a_bit_of_the_mask_cleared_when_saved() -> None:
     state.routine = None
     state.routine_dirty = True  # no routine: nothing to save
     assert not state.routine_dirty
+
+
+def _restored(routine: bytes) -> Engine:
+    engine = _engine()
+    engine.restore([], [HouseholdMemory(HH, None, T0, None, 0.0, None, routine=routine)], [])
+    return engine
+
+
+def test_a_restored_routine_is_kept_as_read_and_checked_when_first_decoded() -> None:
+    """A restart keeps each stored snapshot as read (no decoding of a hundred thousand); the
+    first decode checks it: a good one stays the same object, a malformed one (unsorted bins)
+    is replaced by a fresh routine, neither is marked changed."""
+    learnt = Routine()
+    learnt.observe(9, False, 4 * HOUR)
+    learnt.observe(22, False, 9 * HOUR)
+    good = learnt.to_bytes()
+    engine = _restored(good)
+    state = engine.households[HH]
+    assert state.routine_data is good and not state.routine_dirty
+    routine = state.routine
+    assert routine is not None and routine.to_bytes() == good
+    assert state.routine_data is good and not state.routine_dirty
+
+    bad = good[:12] + good[16:20] + good[12:16] + good[20:]  # two bins swapped
+    engine = _restored(bad)
+    state = engine.households[HH]
+    assert state.routine_data is bad  # not checked yet
+    routine = state.routine
+    assert routine is not None and routine.observed_s == 0.0 and not any(routine.counts)
+    assert state.routine_data == EMPTY_SNAPSHOT and not state.routine_dirty
+
+
+def test_short_gaps_grow_the_observed_time_and_a_silence_is_learnt() -> None:
+    """Uses a few minutes apart only add observed time (not saved for that alone); a silence
+    of an hour is binned and marks the routine changed."""
+    engine = _engine()
+    state = engine.households[HH]
+    at = 1_764_032_400.0  # 2025-11-25 01:00 UTC, 10:00 in Seoul: no anchor hour before 13:00
+    for k in range(6):  # on/off every 5 minutes for half an hour
+        engine.on_reading(Reading(PlugId("p-1"), at + k * 300.0, 100.0 if k % 2 else 0.5, None))
+    engine.take_dirty()
+    routine = state.routine
+    assert routine is not None and not any(routine.counts)
+    assert routine.observed_s == 4 * 300.0  # the gaps between the five activity changes
+    assert not state.routine_dirty
+    for k in range(1, 13):  # standby, reported every 5 minutes: an hour's silence
+        engine.on_reading(Reading(PlugId("p-1"), at + 1500.0 + k * 300.0, 0.5, None))
+    engine.on_reading(Reading(PlugId("p-1"), at + 1500.0 + HOUR + 60.0, 100.0, None))
+    routine = state.routine
+    assert routine is not None and sum(routine.counts) == 1
+    assert state.routine_dirty

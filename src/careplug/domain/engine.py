@@ -49,11 +49,14 @@ from careplug.domain.model import (
 )
 from careplug.domain.routine import (
     ANCHORS_H,
+    EMPTY_SNAPSHOT,
     MIN_SILENCE_S,
     Routine,
     RoutineConfig,
     Thresholds,
     describe_duration,
+    snapshot_observed_days,
+    snapshot_plus_observed,
 )
 
 HOUR = 3600.0
@@ -346,9 +349,11 @@ AREA_NONE = "(none)"
 
 _KIND_BITS: dict[AlertKind, int] = {kind: 1 << i for i, kind in enumerate(AlertKind)}
 _KINDS = (1 << len(_KIND_BITS)) - 1
-# HouseholdState.suppressed_mask also holds two flags, in the bits above the kinds
+# HouseholdState.suppressed_mask also holds three flags, in the bits above the kinds (set
+# only for a while: a mask of 0, the common case, is a cached int, any other an object)
 _SKIP_LEARN = 1 << len(_KIND_BITS)
 _ROUTINE_DIRTY = 2 << len(_KIND_BITS)
+_ROUTINE_UNCHECKED = 4 << len(_KIND_BITS)  # the routine's snapshot is as read from the store
 
 
 class KindSet:
@@ -428,10 +433,18 @@ class HouseholdState:
     """What the engine knows of one household.
 
     Kept small (a hundred thousand of them; 12 slots, the 128-byte size class): suppressed
-    kinds are a bit mask in the object itself, with ``skip_learn`` and ``routine_dirty`` (the
-    routine changed since saved) as two more bits; the away period and a blind spell's start
-    are in a side object made when set and dropped when cleared. The per-reading paths read
-    the mask and ``_rare`` directly (no property calls).
+    kinds are a bit mask in the object itself, with ``skip_learn``, ``routine_dirty`` (the
+    routine changed since saved) and whether the routine's snapshot was checked as three
+    more bits; the away period and a blind spell's start are in a side object made when set
+    and dropped when cleared. The per-reading paths read the mask and ``_rare`` directly (no
+    property calls).
+
+    The learnt routine is held as its snapshot (``routine_data``, :meth:`Routine.to_bytes`):
+    one bytes object of a few hundred bytes, where a live :class:`Routine` took ~120 more (its
+    object, its array's, the observed-time float) and decoding every stored routine slowed a
+    restart. :attr:`routine` decodes a copy when the engine learns or derives levels: at the
+    end or start of a silence, not per reading. A snapshot read from the store is checked
+    (:meth:`Routine.from_bytes`) the first time it is decoded, not at restart.
     """
 
     __slots__ = (
@@ -442,7 +455,7 @@ class HouseholdState:
         "levels",
         "plugs",
         "rearmed_at",
-        "routine",
+        "routine_data",
         "scheduled_due",
         "spec",
         "suppressed_mask",
@@ -463,7 +476,7 @@ class HouseholdState:
         # kinds a person closed while the condition still held: not raised again until it
         # clears (a KindSet mask; see ``suppressed``), and the _SKIP_LEARN bit (skip_learn)
         self.suppressed_mask = 0
-        self.routine: Routine | None = None
+        self.routine_data: bytes | None = None
         self._rare: _HouseholdRare | None = None
         # learnt levels of the current silence: (silence base, thresholds)
         self.levels: tuple[float, Thresholds | None] | None = None
@@ -492,14 +505,44 @@ class HouseholdState:
             self.suppressed_mask &= ~_SKIP_LEARN
 
     @property
+    def routine(self) -> Routine | None:
+        """A decoded copy of the learnt routine (None: the fixed detector); changing it changes
+        nothing until it is assigned back."""
+        data = self.routine_data
+        if data is None:
+            return None
+        if not self.suppressed_mask & _ROUTINE_UNCHECKED:
+            return Routine.from_bytes(data, trusted=True)
+        routine = Routine.from_bytes(data)  # as restored: checked once
+        snapshot = routine.to_bytes()
+        if snapshot != data:  # an older format, or not a routine (learning starts afresh)
+            self.routine_data = snapshot
+        self.suppressed_mask &= ~_ROUTINE_UNCHECKED
+        return routine
+
+    @routine.setter
+    def routine(self, routine: Routine | None) -> None:
+        self.routine_data = None if routine is None else routine.to_bytes()
+        if self.suppressed_mask & _ROUTINE_UNCHECKED:
+            self.suppressed_mask &= ~_ROUTINE_UNCHECKED
+
+    def restore_routine(self, data: bytes) -> None:
+        """The routine as the store had it: kept as read (not dirty), checked when first
+        decoded."""
+        self.routine_data = data
+        mask = self.suppressed_mask & ~_ROUTINE_DIRTY | _ROUTINE_UNCHECKED
+        # the constant itself when nothing else is set: not an int object per household
+        self.suppressed_mask = _ROUTINE_UNCHECKED if mask == _ROUTINE_UNCHECKED else mask
+
+    @property
     def routine_dirty(self) -> bool:
         """The learnt routine changed since it was last saved (a bit of the mask: as a slot
         of the routine it cost that object a size class)."""
-        return self.routine is not None and bool(self.suppressed_mask & _ROUTINE_DIRTY)
+        return self.routine_data is not None and bool(self.suppressed_mask & _ROUTINE_DIRTY)
 
     @routine_dirty.setter
     def routine_dirty(self, dirty: bool) -> None:
-        if dirty and self.routine is not None:
+        if dirty and self.routine_data is not None:
             self.suppressed_mask |= _ROUTINE_DIRTY
         else:
             self.suppressed_mask &= ~_ROUTINE_DIRTY
@@ -659,11 +702,8 @@ class Engine:
         for household in households:
             self._add_household(household)
         if self._learning:
-            # made together, after the households: a restart replaces them all with the
-            # restored routines, and freed together they leave whole allocator pools (reused
-            # for anything), not a hole in every pool of a size class for good
             for state in self.households.values():
-                state.routine = Routine()
+                state.routine_data = EMPTY_SNAPSHOT  # one shared object until it learns
 
     # -- set-up ----------------------------------------------------------------------------
 
@@ -687,21 +727,27 @@ class Engine:
         households: Iterable[HouseholdMemory],
         open_alerts: Iterable[Alert],
     ) -> None:
-        """Load persisted state after a restart (unknown ids are ignored: the registry wins)."""
+        """Load persisted state after a restart into this freshly built engine (unknown ids
+        are ignored: the registry wins). The fields kept in side objects or mask bits are set
+        only where they differ from a fresh state's: for most of a hundred thousand
+        households, none (a restart's time)."""
         for memory in plugs:
             plug = self.plugs.get(memory.plug)
             if plug is None:
                 continue
             plug.last_message_at = memory.last_message_at
             plug.last_reading_at = memory.last_reading_at
-            plug.lwt_offline_since = memory.lwt_offline_since
+            if memory.lwt_offline_since is not None:
+                plug.lwt_offline_since = memory.lwt_offline_since
             plug.offline_since = memory.offline_since
             act = plug  # its own activity detector
             act.power_w, act.power_at = memory.power_w, memory.power_at
             act.energy_wh, act.energy_at = memory.energy_wh, memory.energy_at
             act.in_use = None if memory.in_use is None else bool(memory.in_use)
             plug.on_since, plug.longest_on_s = memory.on_since, memory.longest_on_s
-            plug.standby_ref_w, plug.zero_since = memory.standby_ref_w, memory.zero_since
+            plug.standby_ref_w = memory.standby_ref_w
+            if memory.zero_since is not None:
+                plug.zero_since = memory.zero_since
             if not act.pinned_standby:
                 act.standby_w = memory.standby_w
             if memory.gateway is not None:
@@ -714,14 +760,18 @@ class Engine:
             state.first_seen_at = hm.first_seen_at
             state.rearmed_at = hm.rearmed_at
             state.blind_s = hm.blind_s
-            state.blind_since = hm.blind_since
-            state.suppressed = KindSet(AlertKind(k) for k in hm.suppressed)
+            if hm.blind_since is not None:
+                state.blind_since = hm.blind_since
+            if hm.suppressed:
+                state.suppressed = KindSet(AlertKind(k) for k in hm.suppressed)
+            if hm.skip_learn:
+                state.skip_learn = True
+            if hm.away_start is not None or hm.away_until is not None:
+                state.away_start, state.away_until = hm.away_start, hm.away_until
+            if hm.awaiting_return:
+                state.awaiting_return = True
             if hm.routine is not None and self._learning:
-                state.routine = Routine.from_bytes(hm.routine)
-                state.routine_dirty = False  # (a new routine is as saved)
-            state.skip_learn = hm.skip_learn
-            state.away_start, state.away_until = hm.away_start, hm.away_until
-            state.awaiting_return = hm.awaiting_return
+                state.restore_routine(hm.routine)
         for alert in open_alerts:
             if alert.state is AlertState.RESOLVED:
                 continue
@@ -778,11 +828,11 @@ class Engine:
         if reading.power_w is not None and not reading.stale:
             self._track_load(plug, reading.at, reading.power_w)
         if reason is not None and not reading.stale and plug.spec.shows_activity:
-            if household.routine is not None:
+            if household.routine_data is not None:
                 self._track_use(plug, reason, reading.at, effects)
             effects.append(ActivitySeen(household.spec.id, plug.spec.id, reading.at, reason))
             if household.last_activity_at is None or reading.at > household.last_activity_at:
-                if household.routine is not None:
+                if household.routine_data is not None:
                     self._learn(household, reading.at)
                 self._on_life(household, reading.at, effects)
                 household.last_activity_at = reading.at
@@ -875,8 +925,7 @@ class Engine:
     def _learn(self, state: HouseholdState, at: float) -> None:
         """The silence that ``at`` ends is learnt, unless it was away, blind or an incident."""
         start = state.last_activity_at
-        routine = state.routine
-        if start is None or routine is None:
+        if start is None or state.routine_data is None:
             return
         rare = state._rare  # (per activity reading: the mask and _rare read directly)
         if (
@@ -896,19 +945,24 @@ class Engine:
         gap = at - start
         if gap >= state.threshold_s:
             return  # past the backstop: never "normal", whoever ended it
-        self._learn_waits(state, routine, start, at)
-        if gap < MIN_SILENCE_S:
-            routine.observed_s += gap  # counts as observed time; saved with the next silence
+        anchors = _anchors_after(start, at, state.spec.timezone)
+        if gap < MIN_SILENCE_S and not anchors and not state.suppressed_mask & _ROUTINE_UNCHECKED:
+            # a short gap between two uses (most calls): only the observed time grows, saved
+            # with the next silence; the bins are copied, not decoded
+            state.routine_data = snapshot_plus_observed(state.routine_data, gap)
             return
-        local = datetime.fromtimestamp(start, _zone(state.spec.timezone))
-        routine.observe(local.hour, local.weekday() >= 5, gap)
-        state.routine_dirty = True
-
-    @staticmethod
-    def _learn_waits(state: HouseholdState, routine: Routine, start: float, at: float) -> None:
-        """Every anchor hour the silence ``[start, at)`` spans learns its wait (to ``at``)."""
-        for anchor, when, weekend in _anchors_after(start, at, state.spec.timezone):
+        routine = state.routine
+        assert routine is not None
+        # every anchor hour the silence spans learns its wait (to ``at``)
+        for anchor, when, weekend in anchors:
             routine.observe_wait(anchor, weekend, (at - when) / HOUR)
+        if gap < MIN_SILENCE_S:
+            routine.observed_s += gap
+        else:
+            local = datetime.fromtimestamp(start, _zone(state.spec.timezone))
+            routine.observe(local.hour, local.weekday() >= 5, gap)
+        state.routine = routine
+        if anchors or gap >= MIN_SILENCE_S:
             state.routine_dirty = True
 
     def _track_use(
@@ -937,8 +991,8 @@ class Engine:
         self, state: HouseholdState, at: float, next_due: list[float], effects: list[Effect]
     ) -> None:
         """An appliance on far longer than this household ever kept it on."""
-        routine = state.routine
-        if routine is None or routine.observed_days < self.config.routine.usable_days:
+        data = state.routine_data
+        if data is None or snapshot_observed_days(data) < self.config.routine.usable_days:
             return
         for plug in state.plugs:
             if plug.on_since is None or plug.longest_on_s <= 0 or not plug.spec.shows_activity:
@@ -1414,7 +1468,7 @@ class Engine:
                 )
             elif check_at is not None:
                 next_due.append(check_at)
-        if state.routine is None:
+        if state.routine_data is None:
             return
         silence = at - base - state.blind_s
         if silence < self.config.routine.attention_min_s:
@@ -1478,10 +1532,11 @@ class Engine:
         cached = state.levels
         if cached is not None and cached[0] == base:
             return cached[1]
-        assert state.routine is not None
+        routine = state.routine
+        assert routine is not None
         local = datetime.fromtimestamp(base, _zone(state.spec.timezone))
-        levels = state.routine.thresholds(local.hour, local.weekday() >= 5, self.config.routine)
-        levels = self._with_waits(state, state.routine, base, levels)
+        levels = routine.thresholds(local.hour, local.weekday() >= 5, self.config.routine)
+        levels = self._with_waits(state, routine, base, levels)
         if levels is not None and levels.critical_s > state.threshold_s:
             levels = Thresholds(
                 min(levels.attention_s, state.threshold_s),
@@ -1784,8 +1839,8 @@ class Engine:
     @staticmethod
     def _household_memory(state: HouseholdState) -> HouseholdMemory:
         routine = None
-        if state.routine is not None and state.routine_dirty:
-            routine = state.routine.to_bytes()
+        if state.routine_dirty:
+            routine = state.routine_data
             state.routine_dirty = False
         return HouseholdMemory(
             state.spec.id,

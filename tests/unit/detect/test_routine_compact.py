@@ -16,6 +16,8 @@ from careplug.domain.routine import (
     WAIT_BINS,
     Routine,
     _bin_of,
+    snapshot_observed_days,
+    snapshot_plus_observed,
 )
 
 
@@ -86,3 +88,33 @@ def test_a_learnt_routine_is_small_in_memory() -> None:
         for hour, length in ((9, 1.5), (13, 2.5), (15, 3.0), (22, 9.0)):
             routine.observe(hour, weekend, length * HOUR * (1 + 0.1 * (day % 3)))
     assert sys.getsizeof(routine._bins) < 300
+    # as the engine holds it: one bytes object
+    assert sys.getsizeof(routine.to_bytes()) < 300
+
+
+def test_a_snapshot_answers_its_observed_days_and_grows_without_decoding() -> None:
+    """What the engine reads per activity without decoding: observed days, and a short gap
+    added to the observed time (the bins unchanged)."""
+    routine = Routine()
+    routine.observe(9, False, 4 * HOUR)
+    routine.observe(22, True, 9 * HOUR)
+    data = routine.to_bytes()
+    assert snapshot_observed_days(data) == routine.observed_days == 13 / 24
+    grown = snapshot_plus_observed(data, 600.0)
+    routine.observed_s += 600.0
+    assert grown == routine.to_bytes()
+    assert Routine.from_bytes(grown).counts == Routine.from_bytes(data).counts
+    for not_a_snapshot in (b"", b"CPR2", b"XXXX" + data[4:]):
+        assert snapshot_observed_days(not_a_snapshot) == 0.0
+
+
+def test_a_trusted_snapshot_skips_only_the_order_check() -> None:
+    """``trusted`` (the engine's own copy) decodes the same; the header and length are still
+    checked."""
+    routine = Routine()
+    for hour in range(24):
+        routine.observe(hour, hour % 2 == 0, (hour + 1) * 1000.0 + MIN_SILENCE_S)
+    routine.observe_wait(2, True, 3.2)
+    data = routine.to_bytes()
+    assert Routine.from_bytes(data, trusted=True).to_bytes() == data
+    assert Routine.from_bytes(data[:-1], trusted=True).to_bytes() == Routine().to_bytes()
