@@ -660,10 +660,9 @@ class SqliteStore:
         return list(map(_plug_memory, rows))
 
     def load_households(self) -> list[HouseholdMemory]:
-        """Every stored household snapshot."""
+        """Every stored household snapshot (each row made a named tuple as it is, but for the
+        suppressed kinds: a restart reads a hundred thousand)."""
         suppressed: dict[str, tuple[str, ...]] = {}  # the few distinct values, split once
-        memories: list[HouseholdMemory] = []
-        add = memories.append
         with self._lock:
             rows = self._db.execute(
                 "SELECT h.household, h.last_activity_at, h.first_seen_at, h.rearmed_at, "
@@ -671,40 +670,18 @@ class SqliteStore:
                 "h.away_until, h.awaiting_return "
                 "FROM households h LEFT JOIN routines r ON r.household = h.household"
             ).fetchall()
-        for (
-            household,
-            last_activity_at,
-            first_seen_at,
-            rearmed_at,
-            blind_s,
-            blind_since,
-            kinds,
-            routine,
-            skip_learn,
-            away_start,
-            away_until,
-            awaiting_return,
-        ) in rows:
-            closed = suppressed.get(kinds)
-            if closed is None:
-                closed = suppressed[kinds] = tuple(k for k in kinds.split(",") if k)
-            add(
-                HouseholdMemory(
-                    household,
-                    last_activity_at,
-                    first_seen_at,
-                    rearmed_at,
-                    blind_s,
-                    blind_since,
-                    closed,
-                    routine,  # (a BLOB comes back as bytes)
-                    bool(skip_learn),
-                    away_start,
-                    away_until,
-                    bool(awaiting_return),
-                )
-            )
-        return memories
+
+        def closed(kinds: str) -> tuple[str, ...]:
+            split = suppressed.get(kinds)
+            if split is None:
+                split = suppressed[kinds] = tuple(k for k in kinds.split(",") if k)
+            return split
+
+        make = HouseholdMemory._make
+        return [
+            make((h, last, first, rearmed, blind_s, since, closed(k) if k else (), r, sl, s, u, w))
+            for h, last, first, rearmed, blind_s, since, k, r, sl, s, u, w in rows
+        ]
 
     # -- outbox ------------------------------------------------------------------------------
 
