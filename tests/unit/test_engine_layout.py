@@ -250,3 +250,25 @@ def test_short_gaps_grow_the_observed_time_and_a_silence_is_learnt() -> None:
     routine = state.routine
     assert routine is not None and sum(routine.counts) == 1
     assert state.routine_dirty
+
+
+def test_a_silences_learnt_levels_are_kept_packed_and_read_back_the_same() -> None:
+    """The current silence's levels are one bytes object of at most 96 B (at night nearly
+    every household holds one), read back equal, "usually active by" included; a silence
+    without learnt levels is remembered as such."""
+    learnt = Routine()
+    for day in range(30):
+        for hour, length in ((9, 1.5), (13, 2.5), (22, 9.0)):
+            learnt.observe(hour, day % 7 >= 5, length * HOUR * (1 + 0.05 * (day % 3)))
+        learnt.observe_wait(2, day % 7 >= 5, 5.0 + 0.25 * (day % 3))  # from 07:00: ~12:00
+    engine = _restored(learnt.to_bytes())
+    state = engine.households[HH]
+    base = 1_764_032_400.0  # 10:00 in Seoul
+    for start, by_h in ((base - 4 * HOUR, True), (base, False)):  # from 06:00: by ~13:00
+        fresh = engine._levels(state, start)
+        assert fresh is not None and (fresh.usual_by_h is not None) is by_h
+        assert isinstance(state.levels, bytes) and sys.getsizeof(state.levels) <= 96
+        assert engine._levels(state, start) == fresh
+    state.routine = Routine()  # nothing learnt: no levels for a new silence
+    assert engine._levels(state, base + 60.0) is None
+    assert state.levels is not None and engine._levels(state, base + 60.0) is None
