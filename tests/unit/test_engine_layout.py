@@ -209,8 +209,8 @@ def _restored(routine: bytes) -> Engine:
 
 def test_a_restored_routine_is_kept_as_read_and_checked_when_first_decoded() -> None:
     """A restart keeps each stored snapshot as read (no decoding of a hundred thousand); the
-    first decode checks it: a good one stays the same object, a malformed one (unsorted bins)
-    is replaced by a fresh routine, neither is marked changed."""
+    first decode checks it: a good one stays the same object, a malformed one (two bins
+    swapped) is replaced by a fresh routine, neither is marked changed."""
     learnt = Routine()
     learnt.observe(9, False, 4 * HOUR)
     learnt.observe(22, False, 9 * HOUR)
@@ -222,7 +222,8 @@ def test_a_restored_routine_is_kept_as_read_and_checked_when_first_decoded() -> 
     assert routine is not None and routine.to_bytes() == good
     assert state.routine_data is good and not state.routine_dirty
 
-    bad = good[:12] + good[16:20] + good[12:16] + good[20:]  # two bins swapped
+    bins = learnt._bins  # the uint32 form of stores written before the snapshot form
+    bad = b"CPR2" + good[4:12] + bins[1:2].tobytes() + bins[:1].tobytes() + bins[2:].tobytes()
     engine = _restored(bad)
     state = engine.households[HH]
     assert state.routine_data is bad  # not checked yet

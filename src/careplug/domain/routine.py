@@ -6,8 +6,9 @@ log-duration of the silences that started in that hour and lasted at least ``MIN
 (shorter gaps only count as observed time): 2 x 24 x 16 counts. For each anchor hour
 (:data:`ANCHORS_H`, weekday and weekend apart) a histogram of the wait from it to the next
 activity, half-hour bins up to 10 h: 2 x 8 x 21 counts. Only the non-zero bins of both are
-kept, in one sorted array, in memory and in the snapshot (4 bytes each: a few hundred bytes for
-a real routine, so a hundred thousand households fit a small machine and restart fast).
+kept: in a live routine as one sorted array (4 bytes each), in the snapshot the engine holds
+and the store keeps as index steps and counts (2 bytes each: under 200 bytes for a real
+routine, so a hundred thousand households fit a small machine and restart fast).
 Learning is online: one silence at a time, when it ends; a row is halved when it grows large,
 so an old routine fades out and memory stays bounded.
 
@@ -26,6 +27,7 @@ import math
 from array import array
 from bisect import bisect_left
 from dataclasses import dataclass
+from itertools import accumulate
 
 HOUR = 3600.0
 DAY = 86400.0
@@ -41,7 +43,12 @@ ROW_LIMIT = 400
 """A row whose total reaches this is halved: recent weeks weigh more, counts fit uint16."""
 _NEIGHBOUR_WEIGHTS = ((0, 4), (-1, 2), (1, 2), (-2, 1), (2, 1))
 _HEADER_DENSE = b"CPR1"  # before 2026-11: observed_s (float64), then ROWS x BINS uint16 counts
-_HEADER = b"CPR2"  # observed_s, then the non-zero bins as uint32 ``index << 16 | count``
+_HEADER_PACKED = b"CPR2"  # 2026-11: observed_s, then the non-zero bins as uint32 index<<16|count
+_HEADER = b"CPR3"
+"""observed_s (float64), a width byte (bit 0: the steps are uint16, bit 1: the counts are;
+else uint8), then the steps from one non-zero bin's index to the next (the first from 0),
+then their counts: 2 bytes a bin where the uint32 form took 4."""
+_WIDE_STEPS, _WIDE_COUNTS = 1, 2
 
 ANCHORS_H = (1, 4, 7, 10, 13, 16, 19, 22)
 """Local hours at which the wait for the next activity is learnt: how long after 04:00 the day
@@ -287,10 +294,25 @@ class Routine:
     # -- persistence -------------------------------------------------------------------------
 
     def to_bytes(self) -> bytes:
-        """A compact snapshot for the store: the non-zero bins only (a few hundred bytes; a
-        restart of a hundred thousand households reads them without decoding each bin)."""
+        """A compact snapshot: the non-zero bins only, as index steps and counts of a byte
+        each where they fit (150-200 bytes for a learnt routine). The engine holds every
+        household's routine in this form and the store keeps it as is."""
         observed = array("d", [self.observed_s])
-        return _HEADER + observed.tobytes() + self._bins.tobytes()
+        indices = [packed >> 16 for packed in self._bins]
+        steps = [index - previous for previous, index in zip([0, *indices], indices, strict=False)]
+        counts = [packed & 0xFFFF for packed in self._bins]
+        width = (_WIDE_STEPS if steps and max(steps) > 0xFF else 0) | (
+            _WIDE_COUNTS if counts and max(counts) > 0xFF else 0
+        )
+        return b"".join(
+            (
+                _HEADER,
+                observed.tobytes(),
+                bytes((width,)),
+                array("H" if width & _WIDE_STEPS else "B", steps).tobytes(),
+                array("H" if width & _WIDE_COUNTS else "B", counts).tobytes(),
+            )
+        )
 
     @classmethod
     def from_bytes(cls, data: bytes, *, trusted: bool = False) -> Routine:
@@ -301,7 +323,12 @@ class Routine:
         routine = cls()
         header = data[:4]
         observed = array("d")
-        if header == _HEADER and len(data) >= 12 and (len(data) - 12) % 4 == 0:
+        if header == _HEADER and len(data) >= 13:
+            bins = _unpacked_steps(data, trusted)
+            if bins is None:
+                return routine  # not what to_bytes writes
+            routine._bins = bins
+        elif header == _HEADER_PACKED and len(data) >= 12 and (len(data) - 12) % 4 == 0:
             bins = array("I")
             bins.frombytes(data[12:])
             if not trusted and not _well_formed(bins):
@@ -328,7 +355,7 @@ shared)."""
 def snapshot_observed_days(data: bytes) -> float:
     """Days of usable observation in a snapshot (:meth:`Routine.to_bytes`), without decoding
     its bins; 0 for data that is not a snapshot."""
-    if len(data) < 12 or data[:4] not in (_HEADER, _HEADER_DENSE):
+    if len(data) < 12 or data[:4] not in (_HEADER, _HEADER_PACKED, _HEADER_DENSE):
         return 0.0
     observed = array("d")
     observed.frombytes(data[4:12])
@@ -342,6 +369,31 @@ def snapshot_plus_observed(data: bytes, seconds: float) -> bytes:
     observed.frombytes(data[4:12])
     observed[0] += seconds
     return data[:4] + observed.tobytes() + data[12:]
+
+
+def _unpacked_steps(data: bytes, trusted: bool) -> array[int] | None:
+    """The ``index << 16 | count`` bins of a CPR3 snapshot; None if it is not well formed
+    (checked with C-level operations unless ``trusted``)."""
+    width = data[12]
+    step_size = 2 if width & _WIDE_STEPS else 1
+    count_size = 2 if width & _WIDE_COUNTS else 1
+    body = len(data) - 13
+    if width > _WIDE_STEPS | _WIDE_COUNTS or body % (step_size + count_size):
+        return None
+    split = 13 + body // (step_size + count_size) * step_size
+    steps = array("H" if step_size == 2 else "B")
+    steps.frombytes(data[13:split])
+    counts = array("H" if count_size == 2 else "B")
+    counts.frombytes(data[split:])
+    # (unless trusted) indices strictly increasing and in range, no empty bin
+    if (
+        not trusted
+        and counts
+        and (min(steps[1:], default=1) < 1 or sum(steps) >= _ALL_BINS or min(counts) < 1)
+    ):
+        return None
+    indices = accumulate(steps)
+    return array("I", [index << 16 | count for index, count in zip(indices, counts, strict=True)])
 
 
 def _well_formed(bins: array[int]) -> bool:

@@ -63,21 +63,45 @@ def test_sparse_counts_match_the_dense_histogram() -> None:
 
 
 def test_malformed_snapshots_give_a_fresh_routine() -> None:
-    """Truncated, unsorted or out-of-range sparse data is not trusted."""
+    """Truncated, unsorted or out-of-range sparse data is not trusted, in the snapshot form
+    and in the uint32 form of the stores written before it."""
     good = Routine()
     good.observe(9, False, 4 * HOUR)
     good.observe(22, False, 9 * HOUR)
     data = good.to_bytes()
     assert Routine.from_bytes(data).to_bytes() == data
-    head, bins = data[:12], array("I")
-    bins.frombytes(data[12:])
+    observed, bins = data[4:12], good._bins
+    legacy = b"CPR2" + observed + bins.tobytes()
+    assert Routine.from_bytes(legacy).to_bytes() == data
+    last = (ROWS * BINS + 2 * len(ANCHORS_H) * WAIT_BINS) << 16 | 1
     for bad in (
-        data[:-1],
-        head + array("I", reversed(bins)).tobytes(),
-        head + array("I", [(ROWS * BINS + 2 * len(ANCHORS_H) * WAIT_BINS) << 16 | 1]).tobytes(),
+        data[:-1],  # a count short
+        b"CPR3" + observed + b"\x07" + bytes([5, 1, 1, 1]),  # an unknown width
+        b"CPR3" + observed + b"\x00" + bytes([5, 0, 1, 1]),  # the same index twice
+        b"CPR3" + observed + b"\x00" + bytes([5, 3, 1, 0]),  # an empty bin
+        b"CPR3" + observed + b"\x01" + array("H", [1200]).tobytes() + b"\x01",  # out of range
+        legacy[:-1],
+        b"CPR2" + observed + array("I", reversed(bins)).tobytes(),
+        b"CPR2" + observed + array("I", [last]).tobytes(),
     ):
         assert Routine.from_bytes(bad).observed_s == 0.0
         assert not any(Routine.from_bytes(bad).counts)
+
+
+def test_wide_steps_and_counts_round_trip() -> None:
+    """A first bin beyond index 255 (silences only in the evening) and a count over 255 take
+    two bytes each, and read back the same."""
+    routine = Routine()
+    for _ in range(300):
+        routine.observe(20, False, 4 * HOUR)
+    routine.observe(23, True, 2 * HOUR)
+    routine.observe_wait(7, True, 9.0)
+    data = routine.to_bytes()
+    assert data[12] == 3  # both wide
+    again = Routine.from_bytes(data)
+    assert again.counts == routine.counts and again.waits == routine.waits
+    assert max(again.counts) == 300
+    assert again.to_bytes() == data
 
 
 def test_a_learnt_routine_is_small_in_memory() -> None:
@@ -88,8 +112,8 @@ def test_a_learnt_routine_is_small_in_memory() -> None:
         for hour, length in ((9, 1.5), (13, 2.5), (15, 3.0), (22, 9.0)):
             routine.observe(hour, weekend, length * HOUR * (1 + 0.1 * (day % 3)))
     assert sys.getsizeof(routine._bins) < 300
-    # as the engine holds it: one bytes object
-    assert sys.getsizeof(routine.to_bytes()) < 300
+    # as the engine holds it: one bytes object of two bytes a bin
+    assert sys.getsizeof(routine.to_bytes()) <= 33 + 13 + 2 * len(routine._bins)
 
 
 def test_a_snapshot_answers_its_observed_days_and_grows_without_decoding() -> None:
