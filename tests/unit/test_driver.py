@@ -167,3 +167,39 @@ def test_a_receive_buffer_at_once_is_handled_as_its_messages_one_by_one(tmp_path
     plugs = many.store.load_plugs()
     assert plugs == one.store.load_plugs()
     assert [(p.plug, p.power_w, p.power_at) for p in plugs] == [("p", 160.0, T0 + 13)]
+
+
+def test_a_read_only_store_holds_the_acks_and_recovers(tmp_path: Path) -> None:
+    """SQLite refusing writes ("attempt to write a readonly database", what a filesystem
+    remounted read-only gives): nothing more is acknowledged and the driver reports the store
+    unwritable; once it takes writes again, what was held is stored and acknowledged, once."""
+    import sqlite3
+
+    engine = Engine(DetectionConfig(catch_up_grace_s=60.0), [HOUSEHOLD], T0)
+    store = SqliteStore(tmp_path / "s.db")
+    driver = Driver(engine, store, VirtualClock(T0 + 20), lateness_s=0.0)
+    acked: list[tuple[int, int]] = []
+    driver.set_ack(acked.extend)
+    topic = "careplug/plugs/p/reading"
+
+    def reading(mid: int, at: float, power: float) -> None:
+        payload = f'{{"time": {at}, "power_w": {power}}}'.encode()
+        driver.submit_message(topic, payload, False, mid, 1)
+        driver.process_pending()
+
+    reading(1, T0 + 10, 0.5)
+    assert acked == [(1, 1)] and driver.store_ok
+    store._db.execute("PRAGMA query_only = ON")  # writes now fail as on a read-only mount
+    try:
+        store._db.execute("UPDATE plugs SET power_w = 0")
+        raise AssertionError("the store still took a write")
+    except sqlite3.OperationalError as exc:
+        assert "readonly" in str(exc)
+    reading(2, T0 + 11, 150.0)
+    reading(3, T0 + 12, 0.5)
+    assert acked == [(1, 1)] and not driver.store_ok
+    assert [(p.plug, p.power_w) for p in store.load_plugs()] == [("p", 0.5)]
+    store._db.execute("PRAGMA query_only = OFF")
+    reading(4, T0 + 13, 160.0)
+    assert acked == [(1, 1), (2, 1), (3, 1), (4, 1)] and driver.store_ok
+    assert [(p.plug, p.power_w, p.power_at) for p in store.load_plugs()] == [("p", 160.0, T0 + 13)]
