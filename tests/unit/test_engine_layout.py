@@ -273,3 +273,25 @@ def test_a_silences_learnt_levels_are_kept_packed_and_read_back_the_same() -> No
     state.routine = Routine()  # nothing learnt: no levels for a new silence
     assert engine._levels(state, base + 60.0) is None
     assert state.levels is not None and engine._levels(state, base + 60.0) is None
+
+
+def test_plugs_reporting_equal_power_share_one_value() -> None:
+    """Each plug keeps its last power; equal values are one object (a city's plugs mostly
+    report the same few standby values), a -0.0 stays -0.0, and only a bounded number of
+    distinct values is kept for sharing."""
+    engine = _engine(Household(HouseholdId("hh-2"), plugs=(PlugSpec(PlugId("p-3")),)))
+    at = T0 + 60.0
+    for k, plug in enumerate(("p-1", "p-2", "p-3")):
+        engine.on_reading(Reading(PlugId(plug), at + k, float("0.5"), None))
+    first, second, third = (engine.plugs[PlugId(p)].power_w for p in ("p-1", "p-2", "p-3"))
+    assert first == 0.5 and first is second is third
+    engine.on_reading(Reading(PlugId("p-1"), at + 10, 0.0, None))
+    engine.on_reading(Reading(PlugId("p-2"), at + 10, -0.0, None))
+    zero, negative_zero = engine.plugs[PlugId("p-1")].power_w, engine.plugs[PlugId("p-2")].power_w
+    assert zero is not None and negative_zero is not None
+    assert str(zero) == "0.0" and str(negative_zero) == "-0.0"
+    for k in range(3000):  # many distinct in-use values: the table stops growing
+        engine.on_reading(Reading(PlugId("p-3"), at + 20 + k, 1000.0 + k / 7, None))
+    assert len(engine._powers) <= engine._powers.LIMIT
+    engine.on_reading(Reading(PlugId("p-1"), at + 4000, float("0.5"), None))
+    assert engine.plugs[PlugId("p-1")].power_w is second  # still shared

@@ -610,6 +610,31 @@ class HouseholdState:
         return base
 
 
+class _SharedValues(dict[float, float]):
+    """Equal power values as one float object each (bounded).
+
+    Every plug keeps its last power, and most of a city's plugs report the same few standby
+    values (0, 0.5, 1.2 W: integers or tenths); each reading's value is a new float object of
+    32 bytes, so sharing them saves that per plug wherever values repeat. Only the first
+    ``LIMIT`` distinct values are kept (in-use values rarely repeat and fill it first; the
+    standby values every home shows most come early too). Zeros are shared only when
+    positive, so a -0.0 stays what the plug sent.
+    """
+
+    LIMIT = 2048
+
+    def share(self, value: float) -> float:
+        """``value`` after a failed lookup: kept for sharing while there is room (a stored
+        0.0 is falsy, so a lookup of zero lands here too and returns the shared zero)."""
+        if value == 0.0:
+            shared = self.get(0.0)
+            if shared is not None and math.copysign(1.0, value) > 0:
+                return shared
+        if len(self) < self.LIMIT and not math.isnan(value) and math.copysign(1.0, value) > 0:
+            self[value] = value
+        return value
+
+
 class _Due(float):
     """An entry of the engine's timer heap: the instant a household is due (the float value
     itself, so the heap compares plain floats) and the household.
@@ -696,6 +721,7 @@ class Engine:
         window = config.outage_window_s
         self._outage_window = grace if window is None else min(window, grace)
         self._timers: list[_Due] = []
+        self._powers = _SharedValues()
         self._dirty_plugs: set[PlugId] = set()
         self._dirty_households: set[HouseholdId] = set()
         self._started_at = started_at
@@ -832,10 +858,14 @@ class Engine:
         self._mark_seen(plug, reading.at, effects)
         if plug.last_reading_at is None or reading.at > plug.last_reading_at:
             plug.last_reading_at = reading.at
-        reason = plug.observe(reading.at, reading.power_w, reading.energy_wh, self.config.activity)
+        power = reading.power_w
+        if power is not None:
+            # the plug keeps its last power: one shared object per value (see _SharedValues)
+            power = self._powers.get(power) or self._powers.share(power)
+        reason = plug.observe(reading.at, power, reading.energy_wh, self.config.activity)
         self._dirty_plugs.add(plug.spec.id)
-        if reading.power_w is not None and not reading.stale:
-            self._track_load(plug, reading.at, reading.power_w)
+        if power is not None and not reading.stale:
+            self._track_load(plug, reading.at, power)
         if reason is not None and not reading.stale and plug.spec.shows_activity:
             if household.routine_data is not None:
                 self._track_use(plug, reason, reading.at, effects)
