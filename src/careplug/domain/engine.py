@@ -445,7 +445,7 @@ class HouseholdState:
     property calls).
 
     The learnt routine is held as its snapshot (``routine_data``, :meth:`Routine.to_bytes`):
-    one bytes object of a few hundred bytes, where a live :class:`Routine` took ~120 more (its
+    one bytes object of under 200 bytes, where a live :class:`Routine` took ~120 more (its
     object, its array's, the observed-time float) and decoding every stored routine slowed a
     restart. :attr:`routine` decodes a copy when the engine learns or derives levels: at the
     end or start of a silence, not per reading. A snapshot read from the store is checked
@@ -616,9 +616,9 @@ class _SharedValues(dict[float, float]):
     Every plug keeps its last power, and most of a city's plugs report the same few standby
     values (0, 0.5, 1.2 W: integers or tenths); each reading's value is a new float object of
     32 bytes, so sharing them saves that per plug wherever values repeat. Only the first
-    ``LIMIT`` distinct values are kept (in-use values rarely repeat and fill it first; the
-    standby values every home shows most come early too). Zeros are shared only when
-    positive, so a -0.0 stays what the plug sent.
+    ``LIMIT`` distinct values are kept, so the table stays small whatever the plugs send
+    (in-use values rarely repeat; the standby values that most plugs show come from the first
+    readings on). Zeros are shared only when positive, so a -0.0 stays what the plug sent.
     """
 
     LIMIT = 2048
