@@ -861,7 +861,8 @@ class Engine:
         power = reading.power_w
         if power is not None:
             # the plug keeps its last power: one shared object per value (see _SharedValues)
-            power = self._powers.get(power) or self._powers.share(power)
+            powers = self._powers
+            power = powers.get(power) or powers.share(power)
         reason = plug.observe(reading.at, power, reading.energy_wh, self.config.activity)
         self._dirty_plugs.add(plug.spec.id)
         if power is not None and not reading.stale:

@@ -333,9 +333,7 @@ class Routine:
             bins.frombytes(data[12:])
             if not trusted and not _well_formed(bins):
                 return routine  # not what to_bytes writes
-            # a copy of exactly its size: frombytes over-allocates (~10 %, for growth that a
-            # restored routine rarely needs soon), and a hundred thousand are kept
-            routine._bins = bins[:]
+            routine._bins = bins  # (a decoded routine is short-lived: the engine keeps bytes)
         elif header == _HEADER_DENSE and len(data) == len(_HEADER_DENSE) + 8 + 2 * _SILENCE_BINS:
             counts = array("H")
             counts.frombytes(data[12:])
