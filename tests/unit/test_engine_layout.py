@@ -20,6 +20,7 @@ from careplug.domain.model import (
     Household,
     HouseholdId,
     Outcome,
+    PlugAvailability,
     PlugId,
     PlugSpec,
     Reading,
@@ -45,7 +46,7 @@ def test_state_objects_stay_within_their_size_class() -> None:
     plug = engine.plugs[PlugId("p-1")]
     assert plug.activity is plug
     assert not hasattr(plug, "__dict__") and not hasattr(state, "__dict__")
-    assert sys.getsizeof(plug) <= 176
+    assert sys.getsizeof(plug) <= 144
     assert sys.getsizeof(state) <= 128
     # the routine is its snapshot: until it learns, one object shared by every household
     assert state.routine_data is EMPTY_SNAPSHOT
@@ -254,7 +255,7 @@ def test_short_gaps_grow_the_observed_time_and_a_silence_is_learnt() -> None:
 
 
 def test_a_silences_learnt_levels_are_kept_packed_and_read_back_the_same() -> None:
-    """The current silence's levels are one bytes object of at most 96 B (at night nearly
+    """The current silence's levels are one bytes object of at most 64 B (at night nearly
     every household holds one), read back equal, "usually active by" included; a silence
     without learnt levels is remembered as such."""
     learnt = Routine()
@@ -268,7 +269,7 @@ def test_a_silences_learnt_levels_are_kept_packed_and_read_back_the_same() -> No
     for start, by_h in ((base - 4 * HOUR, True), (base, False)):  # from 06:00: by ~13:00
         fresh = engine._levels(state, start)
         assert fresh is not None and (fresh.usual_by_h is not None) is by_h
-        assert isinstance(state.levels, bytes) and sys.getsizeof(state.levels) <= 96
+        assert isinstance(state.levels, bytes) and sys.getsizeof(state.levels) <= 64
         assert engine._levels(state, start) == fresh
     state.routine = Routine()  # nothing learnt: no levels for a new silence
     assert engine._levels(state, base + 60.0) is None
@@ -295,3 +296,43 @@ def test_plugs_reporting_equal_power_share_one_value() -> None:
     assert len(engine._powers) <= engine._powers.LIMIT
     engine.on_reading(Reading(PlugId("p-1"), at + 4000, float("0.5"), None))
     assert engine.plugs[PlugId("p-1")].power_w is second  # still shared
+
+
+def test_fields_kept_outside_the_plug_are_saved_and_restored_as_before() -> None:
+    """A plug's offline time (a side object, only while offline), its gateway (the engine's
+    map) and its last reading (derived when saved) persist as plain fields did; a configured
+    standby stays pinned (the plug's class), a learnt one follows the readings."""
+    pinned = Household(HouseholdId("hh-2"), plugs=(PlugSpec(PlugId("p-3"), standby_w=2.0),))
+    engine = _engine(pinned)
+    plug, fixed = engine.plugs[PlugId("p-1")], engine.plugs[PlugId("p-3")]
+    assert fixed.pinned_standby and not plug.pinned_standby
+    at = T0 + 60.0
+    engine.on_reading(Reading(PlugId("p-1"), at, 1.0, 10.0))
+    engine.on_reading(Reading(PlugId("p-3"), at, 1.0, None))
+    engine.on_reading(Reading(PlugId("p-1"), at + 30, None, 10.5))  # energy only, later
+    engine.on_reading(Reading(PlugId("p-1"), at + 20, 1.0, None))  # power, out of order
+    assert plug.standby_w == 1.0 and fixed.standby_w == 2.0
+    assert plug._rare is None
+    engine.note_gateway(PlugId("p-1"), "zigbee-1")
+    engine.on_availability(PlugAvailability(PlugId("p-1"), at + 40, False))
+    assert plug.offline_since == at + 40 and plug._rare is not None
+    saved, _ = engine.take_dirty()
+    memory = {m.plug: m for m in saved}
+    assert memory[PlugId("p-1")].last_reading_at == at + 30
+    assert memory[PlugId("p-3")].last_reading_at == at
+    assert memory[PlugId("p-1")].offline_since == at + 40
+    assert memory[PlugId("p-1")].gateway == "zigbee-1" and memory[PlugId("p-3")].gateway is None
+    restarted = _engine(pinned)
+    restarted.restore(saved, [], [])
+    again = restarted.plugs[PlugId("p-1")]
+    assert again.offline_since == at + 40 and again.lwt_offline_since == at + 40
+    assert restarted.plugs[PlugId("p-3")].standby_w == 2.0
+    resaved, _ = restarted.take_dirty()  # (the restored gateway marks the plug to save)
+    assert resaved == [memory[PlugId("p-1")]]  # saved again, it is what was saved
+    restarted.on_availability(PlugAvailability(PlugId("p-1"), at + 50, True))
+    assert again.offline_since is None and again._rare is None
+    (after,), _ = restarted.take_dirty()
+    assert after.gateway == "zigbee-1" and after.last_reading_at == at + 30
+    # the gateway going down takes the plug with it, as a plug field did
+    restarted.on_availability(PlugAvailability(PlugId("zigbee-1"), at + 60, False, gateway=True))
+    assert again.offline_since == at + 60

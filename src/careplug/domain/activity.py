@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
+from typing import ClassVar
 
 
 class ActivityReason(enum.StrEnum):
@@ -49,14 +50,18 @@ class PlugActivity:
         "energy_at",
         "energy_wh",
         "in_use",
-        "pinned_standby",
         "power_at",
         "power_w",
         "standby_w",
     )
 
+    pinned_standby: ClassVar[bool] = False
+    """Whether ``standby_w`` is configured, never learnt: a class attribute, so that each of a
+    hundred thousand plugs needs no slot for it (a pinned plug is of a subclass that says
+    True)."""
+
     def __init__(self, standby_w: float | None = None) -> None:
-        self.pinned_standby = standby_w is not None
+        # the standby level: learnt from the readings, or pinned where the class says so
         self.standby_w: float | None = standby_w
         self.in_use: bool | None = None
         self.power_w: float | None = None

@@ -195,21 +195,21 @@ class PlugState(PlugActivity):
     It *is* the plug's activity detector (a subclass of :class:`PlugActivity`), not a holder
     of one: one object per plug instead of two saves a header and a pointer (a hundred
     thousand households must fit a small machine). ``activity`` still names it.
-    Rarely set fields (an explicit offline, an unplugged load, an area outage, a reconnect
-    grace) live in a side object created on first use and dropped when all are cleared (18
-    slots: the 176-byte size class); the report period is the spec's or the configured
-    default, not stored. The per-reading paths read ``_rare`` directly (one slot load when
-    nothing is set, as the plain fields were).
+    Rarely set fields (offline, an explicit offline, an unplugged load, an area outage, a
+    reconnect grace) live in a side object created on first use and dropped when all are
+    cleared. Not stored either: the report period (the spec's or the configured default), the
+    gateway (the engine's map, for the few plugs behind one), the time of the last reading
+    (the later of the last power and energy readings', when saved) and whether the standby is
+    pinned (the class: :class:`_PinnedPlugState`). 14 slots: the 144-byte size class. The
+    per-reading paths read ``_rare`` directly (one slot load when nothing is set, as the
+    plain fields were).
     """
 
     __slots__ = (
         "_rare",
-        "gateway",
         "household",
         "last_message_at",
-        "last_reading_at",
         "longest_on_s",
-        "offline_since",
         "on_since",
         "spec",
         "standby_ref_w",
@@ -221,10 +221,6 @@ class PlugState(PlugActivity):
         self.spec = spec
         self.household = household
         self.last_message_at: float | None = None
-        self.last_reading_at: float | None = None
-        # set while the engine considers the plug offline, for whatever reason
-        self.offline_since: float | None = None
-        self.gateway: str | None = None
         # the current in-use run, and the longest finished one (learning detector)
         self.on_since: float | None = None
         self.longest_on_s = 0.0
@@ -239,6 +235,16 @@ class PlugState(PlugActivity):
     def activity(self) -> PlugActivity:
         """The plug's activity-detection state (the plug itself)."""
         return self
+
+    @property
+    def offline_since(self) -> float | None:
+        """Set while the engine considers the plug offline, for whatever reason."""
+        rare = self._rare
+        return None if rare is None else rare.offline_since
+
+    @offline_since.setter
+    def offline_since(self, value: float | None) -> None:
+        self._set_rare("offline_since", value)
 
     @property
     def lwt_offline_since(self) -> float | None:
@@ -292,12 +298,21 @@ class PlugState(PlugActivity):
             self._rare = None  # back to the common case: nothing held
 
 
+class _PinnedPlugState(PlugState):
+    """A plug whose standby level is configured (``standby_w`` in the registry), never learnt:
+    a class of its own, so that the flag takes no slot in every plug."""
+
+    __slots__ = ()
+    pinned_standby = True
+
+
 class _PlugRare:
     """The fields of a plug that are None nearly always (see :class:`PlugState`)."""
 
-    __slots__ = ("held_until", "lwt_offline_since", "outage", "zero_since")
+    __slots__ = ("held_until", "lwt_offline_since", "offline_since", "outage", "zero_since")
 
     def __init__(self) -> None:
+        self.offline_since: float | None = None
         self.lwt_offline_since: float | None = None
         self.zero_since: float | None = None
         self.outage: Outage | None = None
@@ -305,7 +320,8 @@ class _PlugRare:
 
     def empty(self) -> bool:
         return (
-            self.lwt_offline_since is None
+            self.offline_since is None
+            and self.lwt_offline_since is None
             and self.zero_since is None
             and self.outage is None
             and self.held_until is None
@@ -357,7 +373,10 @@ _SKIP_LEARN = 1 << len(_KIND_BITS)
 _ROUTINE_DIRTY = 2 << len(_KIND_BITS)
 _ROUTINE_UNCHECKED = 4 << len(_KIND_BITS)  # the routine's snapshot is as read from the store
 
-_LEVELS = struct.Struct("=6d")  # a silence's base, then its Thresholds (usual_by_h NaN: None)
+# a silence's base, then its Thresholds (usual_by_h NaN: None) as float32: a duration to within
+# milliseconds (an integer tier threshold exactly, so a capped level never passes it); 61 B, the
+# 64-byte size class, where six doubles took 96
+_LEVELS = struct.Struct("=d5f")
 _BASE_ONLY = struct.Struct("=d")  # a silence's base, for which there are no learnt levels
 
 
@@ -717,6 +736,9 @@ class Engine:
         self._unassigned: set[PlugId] = set()
         self._areas: dict[str, OutageGroup] = {}
         self._gateways: dict[str, OutageGroup] = {}
+        # the gateway each plug's messages came through, for the few plugs behind one (a
+        # Zigbee2MQTT bridge): not a slot of every plug
+        self._plug_gateways: dict[PlugId, str] = {}
         grace = config.device_offline_grace_s
         window = config.outage_window_s
         self._outage_window = grace if window is None else min(window, grace)
@@ -750,7 +772,9 @@ class Engine:
             area = self._areas[spec.area or ""] = OutageGroup("area", spec.area or "")
         area.total += len(spec.plugs)
         for plug_spec in spec.plugs:
-            plug = PlugState(plug_spec, state)
+            plug = (PlugState if plug_spec.standby_w is None else _PinnedPlugState)(
+                plug_spec, state
+            )
             state.plugs += (plug,)
             self.plugs[plug_spec.id] = plug
         self.households[spec.id] = state
@@ -771,10 +795,10 @@ class Engine:
             if plug is None:
                 continue
             plug.last_message_at = memory.last_message_at
-            plug.last_reading_at = memory.last_reading_at
             if memory.lwt_offline_since is not None:
                 plug.lwt_offline_since = memory.lwt_offline_since
-            plug.offline_since = memory.offline_since
+            if memory.offline_since is not None:
+                plug.offline_since = memory.offline_since
             act = plug  # its own activity detector
             act.power_w, act.power_at = memory.power_w, memory.power_at
             act.energy_wh, act.energy_at = memory.energy_wh, memory.energy_at
@@ -831,7 +855,7 @@ class Engine:
                 member = (
                     (plug.household.spec.area or "") == group.name
                     if group.kind == "area"
-                    else plug.gateway == group.name
+                    else self._plug_gateways.get(plug.spec.id) == group.name
                 )
                 if member and plug.offline_since is not None and plug.outage is None:
                     plug.outage = outage
@@ -856,8 +880,6 @@ class Engine:
         ):
             plug.lwt_offline_since = None  # a fresh reading outranks an earlier "offline"
         self._mark_seen(plug, reading.at, effects)
-        if plug.last_reading_at is None or reading.at > plug.last_reading_at:
-            plug.last_reading_at = reading.at
         power = reading.power_w
         if power is not None:
             # the plug keeps its last power: one shared object per value (see _SharedValues)
@@ -1154,12 +1176,13 @@ class Engine:
 
     def note_gateway(self, plug_id: PlugId, gateway: str) -> None:
         """Remember which gateway a plug's messages come through (e.g. a Zigbee2MQTT bridge)."""
-        plug = self.plugs.get(plug_id)
-        if plug is None or plug.gateway == gateway:
+        gateways = self._plug_gateways
+        was = gateways.get(plug_id)
+        if was == gateway or plug_id not in self.plugs:
             return
-        if plug.gateway is not None:
-            self._gateways[plug.gateway].total -= 1
-        plug.gateway = gateway
+        if was is not None:
+            self._gateways[was].total -= 1
+        gateways[plug_id] = gateway
         self._dirty_plugs.add(plug_id)  # persisted: a gateway outage must survive a restart
         group = self._gateways.get(gateway)
         if group is None:
@@ -1168,9 +1191,10 @@ class Engine:
 
     def _on_gateway(self, item: PlugAvailability) -> list[Effect]:
         effects: list[Effect] = []
-        for plug in self.plugs.values():
-            if plug.gateway != item.plug:
+        for plug_id, gateway in self._plug_gateways.items():
+            if gateway != item.plug:
                 continue
+            plug = self.plugs[plug_id]
             self._dirty_plugs.add(plug.spec.id)
             if item.online:
                 if plug.lwt_offline_since is not None:
@@ -1571,7 +1595,7 @@ class Engine:
     def _levels(self, state: HouseholdState, base: float) -> Thresholds | None:
         """The learnt levels of the silence from ``base``, derived once per silence and kept
         packed: at night nearly every household holds its own, and one bytes object takes
-        96 B where a ``(base, Thresholds)`` tuple with its floats took ~270."""
+        64 B where a ``(base, Thresholds)`` tuple with its floats took ~270."""
         cached = state.levels
         if cached is not None:
             if len(cached) == _BASE_ONLY.size:
@@ -1596,12 +1620,14 @@ class Engine:
             )
         if levels is None:
             state.levels = _BASE_ONLY.pack(base)
-        else:
-            by_h = math.nan if levels.usual_by_h is None else levels.usual_by_h
-            state.levels = _LEVELS.pack(
-                base, levels.attention_s, levels.warning_s, levels.critical_s, levels.usual_s, by_h
-            )
-        return levels
+            return None
+        by_h = math.nan if levels.usual_by_h is None else levels.usual_by_h
+        packed = state.levels = _LEVELS.pack(
+            base, levels.attention_s, levels.warning_s, levels.critical_s, levels.usual_s, by_h
+        )
+        # the levels as kept, from the first use on: every evaluation of the silence agrees
+        _, attention, warning, critical, usual, by_h = _LEVELS.unpack(packed)
+        return Thresholds(attention, warning, critical, usual, None if math.isnan(by_h) else by_h)
 
     def _with_waits(
         self, state: HouseholdState, routine: Routine, base: float, levels: Thresholds | None
@@ -1688,7 +1714,8 @@ class Engine:
         if household.first_seen_at is None:
             household.first_seen_at = at
             self._dirty_households.add(household.spec.id)
-        if plug.offline_since is not None and plug.lwt_offline_since is None:
+        rare = plug._rare  # (per message: no property call when nothing rare is set)
+        if rare is not None and rare.offline_since is not None and rare.lwt_offline_since is None:
             plug.offline_since = None
             effects.append(
                 DeviceStatusChanged(household.spec.id, plug.spec.id, at, True, "message")
@@ -1719,8 +1746,9 @@ class Engine:
 
     def _groups(self, plug: PlugState) -> list[OutageGroup]:
         groups = [self._areas[plug.household.spec.area or ""]]
-        if plug.gateway is not None:
-            groups.append(self._gateways[plug.gateway])
+        gateway = self._plug_gateways.get(plug.spec.id)
+        if gateway is not None:
+            groups.append(self._gateways[gateway])
         return groups
 
     def _went_offline(
@@ -1859,37 +1887,47 @@ class Engine:
 
     def take_dirty(self) -> tuple[list[PlugMemory], list[HouseholdMemory]]:
         """Snapshots of everything changed since the last call (for the store)."""
-        plugs = [self._plug_memory(self.plugs[p]) for p in self._dirty_plugs]
+        gateways = self._plug_gateways
+        plugs = [self._plug_memory(self.plugs[p], gateways.get(p)) for p in self._dirty_plugs]
         households = [self._household_memory(self.households[h]) for h in self._dirty_households]
         self._dirty_plugs.clear()
         self._dirty_households.clear()
         return plugs, households
 
     @staticmethod
-    def _plug_memory(plug: PlugState) -> PlugMemory:
+    def _plug_memory(plug: PlugState, gateway: str | None) -> PlugMemory:
         act = plug  # its own activity detector
         rare = plug._rare
         if rare is None:  # nearly always (per dirty plug per commit: no property calls)
-            lwt_offline_since = zero_since = None
+            lwt_offline_since = zero_since = offline_since = None
         else:
             lwt_offline_since, zero_since = rare.lwt_offline_since, rare.zero_since
+            offline_since = rare.offline_since
+        # the last reading: the later of the last power and energy readings (a reading that
+        # carries neither is a message, in last_message_at)
+        power_at, energy_at = act.power_at, act.energy_at
+        last_reading_at = (
+            power_at
+            if energy_at is None or (power_at is not None and power_at >= energy_at)
+            else energy_at
+        )
         return PlugMemory(
             plug.spec.id,
             plug.last_message_at,
-            plug.last_reading_at,
+            last_reading_at,
             act.power_w,
-            act.power_at,
+            power_at,
             act.energy_wh,
-            act.energy_at,
+            energy_at,
             act.in_use,
             act.standby_w,
             lwt_offline_since,
-            plug.offline_since,
+            offline_since,
             plug.on_since,
             plug.longest_on_s,
             plug.standby_ref_w,
             zero_since,
-            plug.gateway,
+            gateway,
         )
 
     @staticmethod
