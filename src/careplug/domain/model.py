@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
-from typing import NewType
+from typing import NamedTuple, NewType
 
 HouseholdId = NewType("HouseholdId", str)
 PlugId = NewType("PlugId", str)
@@ -65,12 +65,15 @@ class DecodedItem:
         return plug_id_for(self.device, self.channel)
 
 
-@dataclass(frozen=True, slots=True)
-class Reading:
+class Reading(NamedTuple):
     """A measurement of one plug at event time ``at``.
 
     ``stale`` marks a message that is old news (retained at subscribe time): it refreshes what
     careplug knows of the plug but is never evidence that someone is alive.
+
+    A named tuple, not a frozen dataclass: one is built per message on the ingest path, where
+    the dataclass's ``__init__`` (one ``object.__setattr__`` per field) took 1.4 µs and this
+    takes 0.4. Immutable all the same.
     """
 
     plug: PlugId
