@@ -25,6 +25,7 @@ def store_past_alarm(
     *,
     severity: Severity = Severity.CRITICAL,
     by: str = "cw",
+    details: dict[str, object] | None = None,
 ) -> None:
     """An inactivity alarm raised at ``raised_at`` and resolved an hour later by ``by``."""
     alert = Alert(
@@ -39,6 +40,7 @@ def store_past_alarm(
         resolved_at=raised_at + 3600.0,
         resolved_by=by,
         outcome=outcome,
+        details=details or {},
     )
     audit = AuditEntry(alert.id, raised_at + 3600.0, by, "resolved", AlertState.RESOLVED)
     store.record_new_alerts([(alert, audit)], [], raised_at)

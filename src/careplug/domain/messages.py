@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 
 from careplug.domain.false_alarms import FalseAlarmReview
 from careplug.domain.model import Alert, AlertKind, EpochSeconds, HouseholdId, Outcome, Severity
+from careplug.domain.self_check import SelfCheckTally
 
 LOCALES = ("ko", "en")
 DEFAULT_LOCALE = "ko"
@@ -339,6 +340,11 @@ class DailySummary:
     false_alarms: Mapping[HouseholdId, FalseAlarmReview] = field(default_factory=dict)
     """Households whose recent alarms kept ending with the resident fine
     (``domain.false_alarms``): their plug, tier or away periods need a review."""
+    self_checks: SelfCheckTally = field(default_factory=SelfCheckTally)
+    """The resident self-checks of these households over the review window
+    (``domain.self_check``): how often residents actually answer."""
+    window_days: int = 28
+    """The review window, in days (false alarms and self-checks)."""
 
 
 _DRIFT_SIGN = {
@@ -376,6 +382,22 @@ def _false_alarms(summary: DailySummary, loc: str) -> str:
     return "; ".join(parts)
 
 
+def _self_checks(tally: SelfCheckTally, days: int, loc: str) -> str:
+    rate = tally.answer_rate
+    if loc == "ko":
+        share = "" if rate is None else f" ({rate:.0%})"
+        return (
+            f"본인 확인(최근 {days}일): 요청 {tally.asked}건, 응답 {tally.answered}건{share}, "
+            f"무응답 {tally.unanswered}건(담당자 통보), 응답 전 사용 재개 {tally.activity}건"
+        )
+    share = "" if rate is None else f" ({rate:.0%})"
+    return (
+        f"Resident self-checks (last {days} days): {tally.asked} asked, {tally.answered} "
+        f"answered{share}, {tally.unanswered} unanswered (caseworkers told), "
+        f"{tally.activity} ended by activity first"
+    )
+
+
 def render_daily_summary(
     summary: DailySummary, locale: str, tz: str, at: EpochSeconds
 ) -> tuple[str, str]:
@@ -406,6 +428,8 @@ def render_daily_summary(
                 + " - 플러그 위치(매일 쓰는 가전에 두 번째 플러그), 위험 등급, 부재 등록을 "
                 "확인해 주세요"
             )
+        if summary.self_checks.asked:
+            lines.append(_self_checks(summary.self_checks, summary.window_days, loc))
     else:
         subject = (
             f"[careplug] Summary for {day.isoformat()}: "
@@ -428,4 +452,6 @@ def render_daily_summary(
                 + " - please review the plug's placement (a second plug on a daily "
                 "appliance), the risk tier and away periods"
             )
+        if summary.self_checks.asked:
+            lines.append(_self_checks(summary.self_checks, summary.window_days, loc))
     return subject, "\n".join(lines)

@@ -40,13 +40,12 @@ from careplug.domain.routing import (
     self_check_for,
     self_check_token,
 )
+from careplug.domain.self_check import SELF_CHECK_EXPIRED_KEY, SELF_CHECK_SENT_KEY
 from careplug.ports import Notification
 from careplug.runtime.fanout import FanoutConfig, alert_document, notifications_for
 
 ESCALATION_KEY = "escalation_level"
 REMINDER_KEY = "reminders_sent"
-SELF_CHECK_SENT_KEY = "self_check_sent_at"
-SELF_CHECK_EXPIRED_KEY = "self_check_expired_at"
 SELF_CHECK_SENT = "self_check_sent"
 SELF_CHECK_EXPIRED = "self_check_expired"
 

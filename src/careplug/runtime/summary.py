@@ -5,7 +5,8 @@ caseworker of the recipients file who has households gets one message per channe
 of their households are OK, their open alerts, the households whose routine is drifting
 (``domain.drift``, from the activity history the store keeps for the console's strips), and
 those whose recent alarms kept ending with the resident fine (``domain.false_alarms``, from
-the stored alerts).
+the stored alerts), and how often their residents answered a self-check
+(``domain.self_check``).
 
 The driver calls :meth:`DailySummaries.run` with the instant it has just evaluated, so the
 schedule follows event time: a replay at any speed sends the same summaries. A summary comes
@@ -30,6 +31,7 @@ from careplug.domain.drift import DriftConfig, DriftReport, detect_drift
 from careplug.domain.false_alarms import FalseAlarmConfig, review_false_alarms
 from careplug.domain.model import Alert, EpochSeconds, Household, HouseholdId
 from careplug.domain.routing import Recipient, Role
+from careplug.domain.self_check import SelfCheckTally, tally_self_checks
 from careplug.ports import Notification
 from careplug.runtime.router import AlertRouter
 
@@ -139,10 +141,15 @@ class DailySummaries:
         reports = {h.id: self._drift(h, at) for h in households}
         drifting = tuple(sorted(h for h, rep in reports.items() if rep.drifting))
         to_review = {}
+        window = self.false_alarms.window_s
+        self_checks = SelfCheckTally()
         for h in households:
-            review = review_false_alarms(recent.get(h.id, ()), at, self.false_alarms)
+            theirs = recent.get(h.id, ())
+            review = review_false_alarms(theirs, at, self.false_alarms)
             if review.to_review:
                 to_review[h.id] = review
+            if theirs:
+                self_checks += tally_self_checks(theirs, at, window)
         summary = messages.DailySummary(
             day,
             ok,
@@ -150,6 +157,8 @@ class DailySummaries:
             drifting,
             {h: tuple(s.value for s in reports[h].signs) for h in drifting},
             to_review,
+            self_checks,
+            round(window / 86400.0),
         )
         subject, text = messages.render_daily_summary(
             summary, recipient.locale, recipient.timezone, at
@@ -164,6 +173,13 @@ class DailySummaries:
             "false_alarms": {
                 h: {"alarms": r.alarms, "resident_fine": r.resident_fine, "away": r.away}
                 for h, r in sorted(to_review.items())
+            },
+            "self_checks": {
+                "asked": self_checks.asked,
+                "answered": self_checks.answered,
+                "unanswered": self_checks.unanswered,
+                "activity": self_checks.activity,
+                "answer_rate": self_checks.answer_rate,
             },
         }
         out = []

@@ -30,6 +30,7 @@ from careplug.domain.model import (
     Severity,
 )
 from careplug.domain.routing import ChannelAddress, Directory, Recipient, Role
+from careplug.domain.self_check import RESIDENT_ACTOR, SELF_CHECK_EXPIRED_KEY, SELF_CHECK_SENT_KEY
 from careplug.runtime.delivery import DeliveryWorker
 from careplug.runtime.driver import Driver
 from careplug.runtime.fanout import FanoutConfig
@@ -230,6 +231,57 @@ def test_the_summary_lists_homes_whose_alarms_keep_ending_with_the_resident_fine
             "SELECT text FROM outbox WHERE key = ?", (f"summary:{DAY1}:cw-lee:webhook",)
         ).fetchone()[0]
     assert "Repeated false alarms" in text and "hh-2 (3 of 3 alarms, 1 away)" in text
+    rig.driver.stop()
+    store.close()
+
+
+def test_the_summary_reports_how_often_residents_answered_a_self_check(
+    tmp_path: Path,
+) -> None:
+    """Each caseworker's summary counts the self-checks of their households within four
+    weeks by how they ended, with the answer rate, in its data and its text."""
+    store = SqliteStore(tmp_path / "careplug.db")
+    past_activity(store)
+    rows = [  # household, days ago, resolved by, outcome, expired (caseworkers told)
+        ("hh-2", 2, RESIDENT_ACTOR, Outcome.RESIDENT_OK, False),
+        ("hh-2", 4, RESIDENT_ACTOR, Outcome.RESIDENT_OK, False),
+        ("hh-2", 9, "cw-lee", Outcome.VISITED_OK, True),
+        ("hh-2", 11, "careplug", Outcome.ACTIVITY_RESUMED, False),
+        ("hh-2", 35, RESIDENT_ACTOR, Outcome.RESIDENT_OK, False),  # outside the 28 days
+        ("hh-0", 3, "cw-kim", Outcome.VISITED_OK, True),
+    ]
+    for n, (hh, days_ago, by, outcome, expired) in enumerate(rows):
+        raised = START - days_ago * 86400.0
+        details: dict[str, object] = {SELF_CHECK_SENT_KEY: raised}
+        if expired:
+            details[SELF_CHECK_EXPIRED_KEY] = raised + 1800.0
+        store_past_alarm(
+            store, f"sc-{n}", hh, raised, outcome, severity=Severity.WARNING, by=by, details=details
+        )
+    rig = Rig(store, VirtualClock(START))
+    rig.run_until(START + 26 * 3600)
+    got = summaries(store)
+    lee = got[f"summary:{DAY1}:cw-lee:webhook"][1]
+    assert lee["self_checks"] == {
+        "asked": 4,
+        "answered": 2,
+        "unanswered": 1,
+        "activity": 1,
+        "answer_rate": 2 / 3,
+    }
+    kim = got[f"summary:{DAY1}:cw-kim:webhook"][1]
+    assert kim["self_checks"] == {
+        "asked": 1,
+        "answered": 0,
+        "unanswered": 1,
+        "activity": 0,
+        "answer_rate": 0.0,
+    }
+    with sqlite3.connect(store.path) as db:
+        text = db.execute(
+            "SELECT text FROM outbox WHERE key = ?", (f"summary:{DAY1}:cw-lee:webhook",)
+        ).fetchone()[0]
+    assert "Resident self-checks (last 28 days): 4 asked, 2 answered (67%)" in text
     rig.driver.stop()
     store.close()
 

@@ -26,6 +26,7 @@ from careplug.domain.model import (
     Outcome,
     Severity,
 )
+from careplug.domain.self_check import SelfCheckTally
 
 
 def ts(text: str) -> float:
@@ -228,3 +229,24 @@ def test_daily_summary_lists_homes_whose_alarms_keep_ending_with_the_resident_fi
     assert "second plug" in en
     _, quiet = render_daily_summary(DailySummary(date(2024, 3, 5), 3), "en", "UTC", RAISED)
     assert "false alarms" not in quiet
+
+
+def test_daily_summary_reports_how_often_residents_answered_a_self_check() -> None:
+    summary = DailySummary(
+        day=date(2024, 3, 5), households_ok=3, self_checks=SelfCheckTally(12, 9, 2, 1)
+    )
+    _, ko = render_daily_summary(summary, "ko", "Asia/Seoul", RAISED)
+    assert (
+        "본인 확인(최근 28일): 요청 12건, 응답 9건 (82%), 무응답 2건(담당자 통보), "
+        "응답 전 사용 재개 1건"
+    ) in ko
+    _, en = render_daily_summary(summary, "en", "Asia/Seoul", RAISED)
+    assert (
+        "Resident self-checks (last 28 days): 12 asked, 9 answered (82%), 2 unanswered "
+        "(caseworkers told), 1 ended by activity first"
+    ) in en
+    waiting = DailySummary(date(2024, 3, 5), 3, self_checks=SelfCheckTally(1))
+    _, en = render_daily_summary(waiting, "en", "UTC", RAISED)
+    assert "1 asked, 0 answered, 0 unanswered" in en  # no rate before an ask has ended
+    _, quiet = render_daily_summary(DailySummary(date(2024, 3, 5), 3), "en", "UTC", RAISED)
+    assert "self-check" not in quiet

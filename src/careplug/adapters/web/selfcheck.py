@@ -19,12 +19,12 @@ from careplug.clock import Clock
 from careplug.domain import alerts as alert_rules
 from careplug.domain.model import Alert, AlertState, AuditEntry, Outcome
 from careplug.domain.routing import check_self_check_token
+from careplug.domain.self_check import RESIDENT_ACTOR
 from careplug.errors import IllegalTransition
 from careplug.ports import Notification
 
 log = structlog.get_logger("careplug.web.selfcheck")
 
-RESIDENT_ACTOR = "resident"
 
 NotificationsFor = Callable[[Alert, AuditEntry], Sequence[Notification]]
 
