@@ -301,8 +301,12 @@ def main() -> int:
     if args.only != "refit":
         out["simulated"] = run_simulated(args, rates)
     refit = Path(args.refit)
-    if args.only != "simulated" and (refit / "meta.csv").exists():
-        out["refit_house2"] = run_refit(refit, rates)
+    if args.only != "simulated":
+        if (refit / "meta.csv").exists():
+            out["refit_house2"] = run_refit(refit, rates)
+        else:  # said, not silently left out (a worktree outside the checkout has no ../shared)
+            out["refit_house2"] = {"skipped": f"no REFIT data at {refit} (--refit DIR)"}
+            print(f"[bench] REFIT skipped: no {refit / 'meta.csv'} (--refit DIR)", file=sys.stderr)
     print(json.dumps(out, indent=2))
     return 0
 
