@@ -384,13 +384,12 @@ def _false_alarms(summary: DailySummary, loc: str) -> str:
 
 def _self_checks(tally: SelfCheckTally, days: int, loc: str) -> str:
     rate = tally.answer_rate
+    share = "" if rate is None else f" ({rate:.0%})"
     if loc == "ko":
-        share = "" if rate is None else f" ({rate:.0%})"
         return (
             f"본인 확인(최근 {days}일): 요청 {tally.asked}건, 응답 {tally.answered}건{share}, "
             f"무응답 {tally.unanswered}건(담당자 통보), 응답 전 사용 재개 {tally.activity}건"
         )
-    share = "" if rate is None else f" ({rate:.0%})"
     return (
         f"Resident self-checks (last {days} days): {tally.asked} asked, {tally.answered} "
         f"answered{share}, {tally.unanswered} unanswered (caseworkers told), "
