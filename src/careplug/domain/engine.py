@@ -380,6 +380,12 @@ _LEVELS = struct.Struct("=d5f")
 _BASE_ONLY = struct.Struct("=d")  # a silence's base, for which there are no learnt levels
 
 
+def _unpacked_levels(packed: bytes) -> tuple[float, Thresholds]:
+    """A silence's base and learnt levels from their :data:`_LEVELS` form."""
+    base, attention, warning, critical, usual, by_h = _LEVELS.unpack(packed)
+    return base, Thresholds(attention, warning, critical, usual, None if math.isnan(by_h) else by_h)
+
+
 class KindSet:
     """A set of alert kinds kept as a bit mask: an empty ``set`` alone costs 216 bytes (a
     hundred thousand households must fit a small machine)."""
@@ -1602,10 +1608,9 @@ class Engine:
                 if _BASE_ONLY.unpack(cached)[0] == base:
                     return None
             else:
-                cached_base, attention, warning, critical, usual, by_h = _LEVELS.unpack(cached)
+                cached_base, thresholds = _unpacked_levels(cached)
                 if cached_base == base:
-                    usual_by_h = None if math.isnan(by_h) else by_h
-                    return Thresholds(attention, warning, critical, usual, usual_by_h)
+                    return thresholds
         routine = state.routine
         assert routine is not None
         local = datetime.fromtimestamp(base, _zone(state.spec.timezone))
@@ -1626,8 +1631,7 @@ class Engine:
             base, levels.attention_s, levels.warning_s, levels.critical_s, levels.usual_s, by_h
         )
         # the levels as kept, from the first use on: every evaluation of the silence agrees
-        _, attention, warning, critical, usual, by_h = _LEVELS.unpack(packed)
-        return Thresholds(attention, warning, critical, usual, None if math.isnan(by_h) else by_h)
+        return _unpacked_levels(packed)[1]
 
     def _with_waits(
         self, state: HouseholdState, routine: Routine, base: float, levels: Thresholds | None
