@@ -27,7 +27,7 @@ import struct
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import NamedTuple
+from typing import Generic, NamedTuple, TypeVar, overload
 from zoneinfo import ZoneInfo
 
 from careplug.domain import alerts as alert_rules
@@ -189,6 +189,36 @@ Effect = AlertChanged | ActivitySeen | DeviceStatusChanged | UnassignedDevice
 # -- state -----------------------------------------------------------------------------------
 
 
+_Value = TypeVar("_Value")
+
+
+class _InRare(Generic[_Value]):
+    """A plug field kept in the plug's side object (:class:`_PlugRare`, same name): None while
+    the plug has none; setting it makes the side object, clearing the last one drops it."""
+
+    def __init__(self, doc: str) -> None:
+        self.__doc__ = doc
+        self._name = ""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self._name = name
+
+    @overload
+    def __get__(self, plug: None, owner: type | None = None) -> _InRare[_Value]: ...
+    @overload
+    def __get__(self, plug: PlugState, owner: type | None = None) -> _Value | None: ...
+    def __get__(
+        self, plug: PlugState | None, owner: type | None = None
+    ) -> _InRare[_Value] | _Value | None:
+        if plug is None:
+            return self
+        rare = plug._rare
+        return None if rare is None else getattr(rare, self._name)
+
+    def __set__(self, plug: PlugState, value: _Value | None) -> None:
+        plug._set_rare(self._name, value)
+
+
 class PlugState(PlugActivity):
     """What the engine knows of one plug.
 
@@ -236,56 +266,21 @@ class PlugState(PlugActivity):
         """The plug's activity-detection state (the plug itself)."""
         return self
 
-    @property
-    def offline_since(self) -> float | None:
-        """Set while the engine considers the plug offline, for whatever reason."""
-        rare = self._rare
-        return None if rare is None else rare.offline_since
-
-    @offline_since.setter
-    def offline_since(self, value: float | None) -> None:
-        self._set_rare("offline_since", value)
-
-    @property
-    def lwt_offline_since(self) -> float | None:
-        """Set by an explicit offline message (LWT, availability, gateway down)."""
-        rare = self._rare
-        return None if rare is None else rare.lwt_offline_since
-
-    @lwt_offline_since.setter
-    def lwt_offline_since(self, value: float | None) -> None:
-        self._set_rare("lwt_offline_since", value)
-
-    @property
-    def zero_since(self) -> float | None:
-        """Since when a plug whose standby showed it plugged in has drawn nothing."""
-        rare = self._rare
-        return None if rare is None else rare.zero_since
-
-    @zero_since.setter
-    def zero_since(self, value: float | None) -> None:
-        self._set_rare("zero_since", value)
-
-    @property
-    def outage(self) -> Outage | None:
-        """The area outage this plug went down in (its own device_offline is held back)."""
-        rare = self._rare
-        return None if rare is None else rare.outage
-
-    @outage.setter
-    def outage(self, value: Outage | None) -> None:
-        self._set_rare("outage", value)
-
-    @property
-    def held_until(self) -> float | None:
-        """After an outage ends, a plug still offline gets a fresh grace to reconnect until
-        this time."""
-        rare = self._rare
-        return None if rare is None else rare.held_until
-
-    @held_until.setter
-    def held_until(self, value: float | None) -> None:
-        self._set_rare("held_until", value)
+    offline_since = _InRare[float](
+        "Set while the engine considers the plug offline, for any reason."
+    )
+    lwt_offline_since = _InRare[float](
+        "Set by an explicit offline message (LWT, availability, gateway down)."
+    )
+    zero_since = _InRare[float](
+        "Since when a plug whose standby showed it plugged in drew nothing."
+    )
+    outage = _InRare["Outage"](
+        "The area outage this plug went down in (its own device_offline is held back)."
+    )
+    held_until = _InRare[float](
+        "After an outage ends, a plug still offline gets a fresh grace to reconnect until then."
+    )
 
     def _set_rare(self, name: str, value: object) -> None:
         rare = self._rare
