@@ -4,8 +4,8 @@ Run on demand (minutes; uses the recording ``bench_detection.py`` made)::
 
     python tests/benchmarks/detection_bound.py [--sim-dir DIR] [--refit DIR]
 
-Two reference detectors, run on the activity careplug's own engine sees (its ``ActivitySeen``),
-to put the learning detector's delays in context:
+A reference for the learning detector's delays, from the activity careplug's own engine sees
+(its ``ActivitySeen``) and its plug-offline spans.
 
 ``bound``: the earliest alert that adds no false alarm to those the tier limit raises anyway.
 An alert at time ``t`` in a silence that began at ``base`` would also have been raised in any
@@ -17,13 +17,6 @@ set, the past *and the future*, and all known away periods (registered or not), 
 spans and incident windows are taken out of "normal": optimistic on purpose, so that no
 detector reading the clock can do better without more false alarms. ``spare`` = k: the same
 if the k most covering normal silences were allowed one (false) alert each.
-
-``online``: a detector that could be built: from 14 days on, a silence is alerted once it
-outlasts, from any 30-minute clock point it spans, the longest remaining wait this household
-has shown from that point (same day type, at least 10 such waits) plus a margin. It learns
-only from the past (never from known away, blind or incident time). Its false alerts are
-counted per household-month, as by ``careplug.runtime.evaluate.score`` (after ``scored_from``,
-incident windows left out).
 """
 
 from __future__ import annotations
@@ -134,63 +127,6 @@ def zero_false_alert_at(
     return min(max(reach, base), base + limit_s)
 
 
-@dataclass(frozen=True)
-class OnlineRule:
-    """The ``online`` reference detector's parameters."""
-
-    step_s: float = 1800.0
-    margin_s: float = HOUR
-    min_waits: int = 10
-    usable_days: float = 14.0
-
-
-def online_alerts(
-    times: list[float],
-    start: float,
-    end: float,
-    limit_s: float,
-    zone: ZoneInfo,
-    away: list[Span],
-    untrained: list[Span],
-    rule: OnlineRule,
-    offline: list[Span] | None = None,
-) -> list[tuple[float, float, float]]:
-    """Each silence (first, last) with the ``online`` detector's alert time (inf: none).
-    ``away`` (registered): no alert and no learning; ``offline`` (a plug offline): the alert
-    is later by the offline time before it, as careplug counts blind time, and the silence is
-    not learnt from; ``untrained``: alerts as usual but never learnt from (incidents)."""
-    offline = offline or []
-    waits: dict[tuple[bool, int], list[float]] = {}
-    out: list[tuple[float, float, float]] = []
-    bounds = [start, *times, end]
-    for first, last in itertools.pairwise(bounds):
-        if _overlaps(first, last, away):
-            continue
-        alert = first + limit_s
-        if first >= start + rule.usable_days * DAY:
-            point = math.ceil(first / rule.step_s) * rule.step_s
-            while point < min(last, alert):
-                seen = waits.get(_clock_key(point, zone, rule.step_s))
-                if seen is not None and len(seen) >= rule.min_waits:
-                    alert = min(alert, point + max(seen) + rule.margin_s)
-                point += rule.step_s
-        alert += sum(max(0.0, min(b, alert) - max(a, first)) for a, b in offline)
-        out.append((first, last, alert if alert < last else math.inf))
-        if _overlaps(first, last, untrained) or _overlaps(first, last, offline):
-            continue
-        point = math.ceil(first / rule.step_s) * rule.step_s
-        while point < last:
-            waits.setdefault(_clock_key(point, zone, rule.step_s), []).append(last - point)
-            point += rule.step_s
-    return out
-
-
-def _clock_key(at: float, zone: ZoneInfo, step_s: float) -> tuple[bool, int]:
-    local = datetime.fromtimestamp(at, zone)
-    seconds = local.hour * 3600 + local.minute * 60 + local.second
-    return (local.weekday() >= 5, int(seconds // step_s))
-
-
 def _summary(delays: list[float]) -> dict[str, object]:
     ordered = sorted(delays)
     if not ordered:
@@ -217,14 +153,12 @@ class DataSet:
     seen: Seen
     normal: Seen  # where normal silences come from (the clean traces, if there are any)
     incidents: list[tuple[str, float]]
-    away_registered: list[tuple[str, float, float]]
-    away_unregistered: list[tuple[str, float, float]]
-    scored_from: float
+    away: list[tuple[str, float, float]]  # registered or not
     cold_until: float | None
 
 
 def figures(data: DataSet, spares: tuple[int, ...] = (0, 1, 2)) -> dict[str, object]:
-    """Delays of the bound (per ``spare``) and the online detector's delays and false alerts."""
+    """The bound's delays, per ``spare``: for all incidents and those after the cold start."""
     tiers = DetectionConfig().tier_thresholds
     limits = {h.id: tiers[h.tier] for h in data.households}
     zones = {h.id: ZoneInfo(h.timezone) for h in data.households}
@@ -232,11 +166,7 @@ def figures(data: DataSet, spares: tuple[int, ...] = (0, 1, 2)) -> dict[str, obj
     for household, start in data.incidents:
         windows.setdefault(household, []).append((start, start + WINDOW_S))
     away: dict[str, list[Span]] = {}
-    registered: dict[str, list[Span]] = {}
-    for household, first, last in data.away_registered:
-        away.setdefault(household, []).append((first, last))
-        registered.setdefault(household, []).append((first, last))
-    for household, first, last in data.away_unregistered:
+    for household, first, last in data.away:
         away.setdefault(household, []).append((first, last))
 
     def excluded(household: str) -> list[Span]:
@@ -260,67 +190,6 @@ def figures(data: DataSet, spares: tuple[int, ...] = (0, 1, 2)) -> dict[str, obj
         if data.cold_until is not None:
             entry["after_cold_start"] = _summary([d for s, d in delays if s >= data.cold_until])
         out[f"bound_spare_{spare}"] = entry
-
-    rule = OnlineRule()
-    online_delays: list[tuple[float, float]] = []
-    false_alerts = 0
-    observed_s = 0.0
-    for household in sorted(limits):
-        incidents = [s for h, s in data.incidents if h == household]
-        rows = online_alerts(
-            data.seen.activity.get(household, []),
-            data.seen.start,
-            data.seen.end,
-            limits[household],
-            zones[household],
-            registered.get(household, []),
-            windows.get(household, []),
-            rule,
-            data.seen.offline.get(household, []),
-        )
-        for start in incidents:
-            hits = [
-                alert
-                for first, last, alert in rows
-                if first <= start < last and alert < math.inf and alert < start + WINDOW_S
-            ]
-            if hits:
-                online_delays.append((start, max(0.0, hits[0] - start) / HOUR))
-        if data.normal is not data.seen:
-            rows = online_alerts(
-                data.normal.activity.get(household, []),
-                data.normal.start,
-                data.normal.end,
-                limits[household],
-                zones[household],
-                registered.get(household, []),
-                [],
-                rule,
-                data.normal.offline.get(household, []),
-            )
-            scored_windows: list[Span] = []
-        else:
-            scored_windows = windows.get(household, [])
-        false_alerts += sum(
-            1
-            for _, _, alert in rows
-            if data.scored_from <= alert < math.inf
-            and not any(a <= alert < b for a, b in scored_windows)
-        )
-        hidden = sum(
-            max(0.0, min(b, data.normal.end) - max(a, data.scored_from)) for a, b in scored_windows
-        )
-        observed_s += max(0.0, data.normal.end - data.scored_from - hidden)
-    entry = {
-        "all": _summary([d for _, d in online_delays]),
-        "false_alerts": false_alerts,
-        "false_alerts_per_household_month": round(false_alerts / (observed_s / DAY / 30.0), 3)
-        if observed_s
-        else None,
-    }
-    if data.cold_until is not None:
-        entry["after_cold_start"] = _summary([d for s, d in online_delays if s >= data.cold_until])
-    out["online"] = entry
     return out
 
 
@@ -330,19 +199,13 @@ def simulated(sim: Path) -> DataSet:
     households = load_registry(sim / "households.toml")
     seen = engine_view(sim / "readings.csv", households)
     start = parse_iso(truth["start"])
-    away = [
-        (a["household"], parse_iso(a["start"]), parse_iso(a["end"]), a["registered"])
-        for a in truth["away"]
-    ]
     return DataSet(
         "simulated",
         households,
         seen,
         seen,
         [(i.household, i.start) for i in read_incidents(sim / "incidents.csv")],
-        [(h, a, b) for h, a, b, r in away if r],
-        [(h, a, b) for h, a, b, r in away if not r],
-        start + 28 * DAY,
+        [(a["household"], parse_iso(a["start"]), parse_iso(a["end"])) for a in truth["away"]],
         start + 14 * DAY,
     )
 
@@ -367,14 +230,12 @@ def refit(folder: Path) -> DataSet:
         normal,
         [(i.household, i.start) for i in read_incidents(folder / "incidents.csv")],
         holiday,
-        [],
-        parse_iso(meta["scored_from"]),
         None,
     )
 
 
 def main() -> int:
-    """Print the reference detectors' figures as one JSON object."""
+    """Print the bound's figures as one JSON object."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sim-dir", default="/tmp/careplug-bench-detection")
     parser.add_argument(

@@ -25,7 +25,9 @@ def _run(script: str, *args: str) -> dict[str, object]:
         timeout=60,
         cwd=HERE,
     )
-    figures = json.loads(out.stdout.decode().strip().splitlines()[-1])
+    text = out.stdout.decode().strip()
+    # one JSON object: indented over the whole output, or compact on the last line
+    figures = json.loads(text if text.startswith("{") else text.splitlines()[-1])
     assert isinstance(figures, dict)
     return figures
 
@@ -49,3 +51,25 @@ def test_restart_bench_times_start_to_broker_connected() -> None:
     assert isinstance(ready, list)
     assert len(ready) == 1
     assert 0 < ready[0] < 30
+
+
+def test_detection_bound_runs_on_a_small_recording(tmp_path: Path) -> None:
+    """detection_bound reads what bench_detection recorded and bounds every incident's delay."""
+    sys.path.insert(0, str(HERE))
+    try:
+        from bench_detection import simulate
+    finally:
+        sys.path.remove(str(HERE))
+    simulate(tmp_path, households=8, days=20, incidents=4, seed=3)
+    figures = _run(
+        "detection_bound.py", "--sim-dir", str(tmp_path), "--refit", str(tmp_path / "none")
+    )
+    simulated = figures["simulated"]
+    assert isinstance(simulated, dict)
+    bound = simulated["bound_spare_0"]["all"]
+    assert bound["incidents"] == 4
+    # the bound is never later than the longest tier limit, and a spare alert never hurts
+    assert 0 <= bound["delay_h_median"] <= bound["delay_h_max"] <= 36
+    spare = simulated["bound_spare_1"]["all"]
+    assert spare["delay_h_median"] <= bound["delay_h_median"]
+    assert "skipped" in figures["refit_house2"]
