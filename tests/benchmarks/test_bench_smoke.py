@@ -70,6 +70,9 @@ def test_detection_bound_runs_on_a_small_recording(tmp_path: Path) -> None:
     assert bound["incidents"] == 4
     # the bound is never later than the longest tier limit, and a spare alert never hurts
     assert 0 <= bound["delay_h_median"] <= bound["delay_h_max"] <= 36
+    # the cold start's tier limit is never earlier than the bound
+    ruled = simulated["bound_spare_0"]["all_with_cold_start_rule"]
+    assert ruled["delay_h_median"] >= bound["delay_h_median"]
     spare = simulated["bound_spare_1"]["all"]
     assert spare["delay_h_median"] <= bound["delay_h_median"]
     assert "skipped" in figures["refit_house2"]
