@@ -17,6 +17,9 @@ set, the past *and the future*, and all known away periods (registered or not), 
 spans and incident windows are taken out of "normal": optimistic on purpose, so that no
 detector reading the clock can do better without more false alarms. ``spare`` = k: the same
 if the k most covering normal silences were allowed one (false) alert each.
+``bound_any_day``: the same comparing every day with every other (weekday or weekend): for a
+detector that does not tell them apart (comparing by day type is more optimistic, with fewer
+days to compare).
 ``all_with_cold_start_rule``: the bound after the cold start, the tier limit before it (as
 issue 5 prescribes for the first 14 days): what a perfect detector gets under that rule.
 """
@@ -107,12 +110,18 @@ def _weekend(at: float, zone: ZoneInfo) -> bool:
 
 
 def zero_false_alert_at(
-    base: float, silences: list[Span], limit_s: float, zone: ZoneInfo, spare: int = 0
+    base: float,
+    silences: list[Span],
+    limit_s: float,
+    zone: ZoneInfo,
+    spare: int = 0,
+    by_day_type: bool = True,
 ) -> float:
     """The earliest alert in a silence from ``base`` that no normal silence (shifted by whole
     days, same day type) would also have raised, ``spare`` of them excepted; at most the
     tier limit. Silences that reach the limit do not count: the limit raises their (false)
-    alert anyway."""
+    alert anyway. ``by_day_type=False``: every day is compared with every other (a detector
+    that does not tell weekends apart)."""
     weekend = _weekend(base, zone)
     covered: list[float] = []
     for first, last in silences:
@@ -120,7 +129,7 @@ def zero_false_alert_at(
             continue  # raises the limit's alert anyway: an earlier one adds no false alert
         day = math.ceil((first - base) / DAY)
         while base + day * DAY < last:
-            if day != 0 and _weekend(base + day * DAY, zone) == weekend:
+            if day != 0 and (not by_day_type or _weekend(base + day * DAY, zone) == weekend):
                 covered.append(last - day * DAY)
                 break
             day += 1
@@ -179,14 +188,18 @@ def figures(data: DataSet, spares: tuple[int, ...] = (0, 1, 2)) -> dict[str, obj
         )
 
     out: dict[str, object] = {}
-    for spare in spares:
+    for (label, by_day_type), spare in itertools.product(
+        (("bound", True), ("bound_any_day", False)), spares
+    ):
         delays: list[tuple[float, float, float]] = []  # start, bound, the limit's delay
         for household, start in data.incidents:
             times = data.seen.activity.get(household, [])
             at = bisect.bisect_right(times, start) - 1
             base = times[at] if at >= 0 else data.seen.start
             silences = normal_silences(data.normal.activity.get(household, []), excluded(household))
-            alert = zero_false_alert_at(base, silences, limits[household], zones[household], spare)
+            alert = zero_false_alert_at(
+                base, silences, limits[household], zones[household], spare, by_day_type
+            )
             limit = max(0.0, base + limits[household] - start) / HOUR
             delays.append((start, max(0.0, alert - start) / HOUR, limit))
         entry = {"all": _summary([d for _, d, _ in delays])}
@@ -197,7 +210,7 @@ def figures(data: DataSet, spares: tuple[int, ...] = (0, 1, 2)) -> dict[str, obj
             entry["all_with_cold_start_rule"] = _summary(
                 [d if s >= cold else limit for s, d, limit in delays]
             )
-        out[f"bound_spare_{spare}"] = entry
+        out[f"{label}_spare_{spare}"] = entry
     return out
 
 

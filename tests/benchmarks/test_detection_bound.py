@@ -39,6 +39,10 @@ def test_the_bound_is_the_end_of_the_longest_normal_silence_over_the_same_clock_
     # a weekend day without lunch says nothing about weekdays
     weekend = normal_silences(routine(28, {13: {12}}), [])
     assert zero_false_alert_at(base, weekend, 24 * HOUR, UTC) == base + 5 * HOUR
+    # ... unless every day is compared with every other
+    assert zero_false_alert_at(base, weekend, 24 * HOUR, UTC, by_day_type=False) == (
+        base + 12 * HOUR
+    )
     # a silence that reaches the tier limit raises its alert anyway: with a 6 h limit the day
     # without lunch no longer holds the bound back
     assert zero_false_alert_at(base, skipped, 6 * HOUR, UTC) == base + 5 * HOUR
