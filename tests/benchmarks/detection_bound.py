@@ -159,7 +159,6 @@ def _summary(delays: list[float]) -> dict[str, object]:
 class DataSet:
     """One data set's inputs for the reference detectors."""
 
-    name: str
     households: list[Household]
     seen: Seen
     normal: Seen  # where normal silences come from (the clean traces, if there are any)
@@ -221,7 +220,6 @@ def simulated(sim: Path) -> DataSet:
     seen = engine_view(sim / "readings.csv", households)
     start = parse_iso(truth["start"])
     return DataSet(
-        "simulated",
         households,
         seen,
         seen,
@@ -245,7 +243,6 @@ def refit(folder: Path) -> DataSet:
             (meta["household"], parse_iso(first + "T00:00:00Z"), parse_iso(last + "T00:00:00Z"))
         )
     return DataSet(
-        "refit_house2",
         households,
         seen,
         normal,
