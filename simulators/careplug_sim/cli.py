@@ -63,6 +63,10 @@ def _scenario_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--offline", type=int, help="plugs that lose Wi-Fi for a while")
     g.add_argument("--power-cuts", type=int)
     g.add_argument("--skewed", type=int, help="plugs with a wrong clock")
+    g.add_argument(
+        "--history-days", type=float, help="days at the start without injected events (history)"
+    )
+    g.add_argument("--tail-days", type=float, help="days at the end without injected events")
     g.add_argument("--duplicate-rate", type=float)
     g.add_argument("--late-rate", type=float)
     g.add_argument("--malformed-rate", type=float)

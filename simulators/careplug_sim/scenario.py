@@ -62,6 +62,13 @@ class ScenarioConfig:
     offline: int = 0
     power_cuts: int = 0
     skewed: int = 0
+    history_days: float = 0.0
+    """Days at the start with no injected event (incident, away period, fault, power cut): the
+    residents' history before the window that is scored, as a running programme has it (the
+    REFIT traces score incidents after 28 days of learning the same way)."""
+    tail_days: float = 0.0
+    """Days at the end with no injected event either: room for the slowest rule (a 36 h tier
+    limit) to fire before the recording ends."""
     duplicate_rate: float = 0.0
     late_rate: float = 0.0
     malformed_rate: float = 0.0
@@ -240,9 +247,16 @@ def plan(cfg: ScenarioConfig) -> Plan:
     span = end - start
     # incidents and away periods need room around them to be visible in the traffic
     margin = min(86400, span // 4)
+    first = start + max(margin, int(cfg.history_days * 86400))
+    last = end - max(margin, int(cfg.tail_days * 86400))
+    if (cfg.history_days or cfg.tail_days) and first >= last:
+        raise ValueError(
+            f"history_days {cfg.history_days:g} and tail_days {cfg.tail_days:g} "
+            f"leave no room for events in {cfg.days:g} days"
+        )
 
     def when(rng: random.Random) -> int:
-        return rng.randrange(start + margin, max(start + margin + 1, end - margin))
+        return rng.randrange(first, max(first + 1, last))
 
     ev = random.Random(cfg.seed * 7919 + 2)
     order = list(range(len(homes)))

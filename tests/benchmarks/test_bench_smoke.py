@@ -76,3 +76,18 @@ def test_detection_bound_runs_on_a_small_recording(tmp_path: Path) -> None:
     spare = simulated["bound_spare_1"]["all"]
     assert spare["delay_h_median"] <= bound["delay_h_median"]
     assert "skipped" in figures["refit_house2"]
+
+
+def test_false_alert_time_ends_at_a_household_s_incident() -> None:
+    """bench_detection: a simulated resident never recovers, so the household's time for
+    false alerts ends at its (first) incident; other households keep their whole span."""
+    sys.path.insert(0, str(HERE))
+    try:
+        from bench_detection import until_incidents
+
+        from careplug.runtime.evaluate import Incident
+    finally:
+        sys.path.remove(str(HERE))
+    spans = {"a": (0.0, 100.0), "b": (0.0, 100.0), "c": (50.0, 100.0)}
+    cut = until_incidents(spans, [Incident("a", 70.0), Incident("a", 40.0), Incident("c", 20.0)])
+    assert cut == {"a": (0.0, 40.0), "b": (0.0, 100.0), "c": (50.0, 20.0)}

@@ -9,6 +9,8 @@ import sys
 import tomllib
 from pathlib import Path
 
+import pytest
+
 from careplug_sim.cli import main
 
 SCENARIO = [
@@ -146,3 +148,41 @@ def test_fast_native_lines_equal_the_generic_encoding(tmp_path: Path) -> None:
     generic = io.StringIO()
     write_traffic(Simulation(scenario), generic)
     assert (tmp_path / "traffic.jsonl").read_text(encoding="utf-8") == generic.getvalue()
+
+
+def test_history_and_tail_days_keep_every_injected_event_between_them() -> None:
+    """``history_days``: no incident, away period, fault or power cut starts before it (a
+    benchmark scores incidents after the residents' history, as REFIT after 28 days);
+    ``tail_days``: none in the last days (room for a 36 h limit before the recording ends)."""
+    from careplug_sim.scenario import Plan, ScenarioConfig, plan
+
+    common = {
+        "households": 40,
+        "days": 12.0,
+        "seed": 3,
+        "incidents": 15,
+        "trips": 8,
+        "hospital_stays": 4,
+        "unplugged": 5,
+        "offline": 5,
+        "power_cuts": 2,
+    }
+    before = plan(ScenarioConfig(**common))
+    later = plan(ScenarioConfig(**common, history_days=4.0, tail_days=4.0))
+    first = later.config.start_epoch + 4 * 86400
+    last = later.config.end_epoch - 4 * 86400
+
+    def starts(p: Plan) -> list[int]:
+        return [
+            *(i.start for i in p.incidents),
+            *(a.start for a in p.away),
+            *(f.start for f in p.plug_faults),
+            *(c.start for c in p.power_cuts),
+        ]
+
+    assert len(starts(later)) == 15 + 8 + 4 + 5 + 5 + 2
+    assert min(starts(later)) >= first and max(starts(later)) < last
+    # without them the same scenario has events in those first and last days
+    assert min(starts(before)) < first and max(starts(before)) >= last
+    with pytest.raises(ValueError, match="history_days"):
+        plan(ScenarioConfig(**{**common, "history_days": 10.0, "tail_days": 2.0}))
