@@ -67,6 +67,9 @@ def _scenario_args(p: argparse.ArgumentParser) -> None:
         "--history-days", type=float, help="days at the start without injected events (history)"
     )
     g.add_argument("--tail-days", type=float, help="days at the end without injected events")
+    g.add_argument(
+        "--high-tier-daily-plugs", type=int, help="daily-used appliances plugged in high-risk homes"
+    )
     g.add_argument("--duplicate-rate", type=float)
     g.add_argument("--late-rate", type=float)
     g.add_argument("--malformed-rate", type=float)

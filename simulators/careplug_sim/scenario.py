@@ -8,6 +8,7 @@ ground truth written next to the traffic.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import random
 import tomllib
 from dataclasses import dataclass, field
@@ -22,6 +23,7 @@ MONTH_S = 30 * 86400
 DAILY_APPLIANCES = ("tv", "rice_cooker", "kettle")
 DAILY_WEIGHTS = (0.7, 0.2, 0.1)
 """The first plug's appliance with ``plug_choice = "daily"``."""
+_APPLIANCE_ORDER = (*HUMAN_APPLIANCES, "fridge")
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +51,10 @@ class ScenarioConfig:
     TV), as programmes install it; the others on any appliance. ``any``: every plug on any
     appliance (the population of earlier versions, sparse homes included)."""
     households_per_area: int = 50
+    high_tier_daily_plugs: int = 1
+    """Plugs on distinct daily-used appliances (TV, rice cooker, kettle) a high-risk home gets
+    at least: a programme that sets a 12 h limit may also install a second plug there. 1: the
+    high-risk homes are drawn like the others."""
     incidents: int = 0
     """Households that become incapacitated at a random time."""
     incident_rate: float = 0.0
@@ -188,6 +194,26 @@ def _pick_family(rng: random.Random, weights: dict[str, float]) -> str:
     return rng.choices(names, [weights[n] for n in names])[0]
 
 
+def _plug_spec(
+    cfg: ScenarioConfig,
+    n: int,
+    prefix: str,
+    family: str,
+    report_on_change: bool,
+    kind: str,
+    draw: random.Random,
+) -> PlugSpec:
+    return PlugSpec(
+        device=f"{prefix}-{n:04d}-{kind.replace('_', '-')}",
+        household=f"hh-{n:04d}",
+        appliance=kind,
+        family=family,
+        report_period=cfg.report_period,
+        report_on_change=report_on_change,
+        params=draw_appliance(kind, draw),
+    )
+
+
 def _households(cfg: ScenarioConfig, rng: random.Random) -> list[HouseholdSpec]:
     out: list[HouseholdSpec] = []
     for n in range(1, cfg.households + 1):
@@ -211,29 +237,39 @@ def _households(cfg: ScenarioConfig, rng: random.Random) -> list[HouseholdSpec]:
         family = _pick_family(rng, cfg.families)
         fam = FAMILIES[family]
         roc = fam.report_on_change if cfg.report_on_change is None else cfg.report_on_change
-        plugs = tuple(
-            PlugSpec(
-                device=f"{fam.id_prefix}-{n:04d}-{kind.replace('_', '-')}",
-                household=hid,
-                appliance=kind,
-                family=family,
-                report_period=cfg.report_period,
-                report_on_change=roc,
-                params=draw_appliance(kind, rng),
+
+        plug = functools.partial(_plug_spec, cfg, n, fam.id_prefix, family, roc)
+        plugs = [plug(kind, rng) for kind in kinds]
+        tier = rng.choices(["high", "medium", "low"], [0.3, 0.5, 0.2])[0]
+        if tier == "high" and cfg.high_tier_daily_plugs > 1:
+            # drawn apart, so the rest of the population stays the same with or without it
+            extra = random.Random(cfg.seed * 7919 + 11 * n + 5)
+            missing = [k for k in DAILY_APPLIANCES if k not in kinds]
+            have = len(DAILY_APPLIANCES) - len(missing)
+            while have < cfg.high_tier_daily_plugs and missing:
+                kind = extra.choices(
+                    missing, [DAILY_WEIGHTS[DAILY_APPLIANCES.index(k)] for k in missing]
+                )[0]
+                missing.remove(kind)
+                plugs.append(plug(kind, extra))
+                have += 1
+            plugs.sort(
+                key=lambda p: (
+                    p.appliance == "fridge",
+                    HUMAN_APPLIANCES.index(p.appliance) if p.appliance in HUMAN_APPLIANCES else 0,
+                )
             )
-            for kind in kinds
-        )
         area_no = (n - 1) // max(1, cfg.households_per_area) + 1
         out.append(
             HouseholdSpec(
                 id=hid,
                 number=n,
                 timezone=cfg.timezone,
-                tier=rng.choices(["high", "medium", "low"], [0.3, 0.5, 0.2])[0],
+                tier=tier,
                 area=f"area-{area_no:02d}",
                 caseworkers=(f"cw-{area_no:02d}",),
                 routine=routine,
-                plugs=plugs,
+                plugs=tuple(plugs),
             )
         )
     return out

@@ -3,8 +3,8 @@
 Run on demand (minutes, not part of the unit suite)::
 
     python tests/benchmarks/bench_detection.py [--households 500] [--days 60] [--history-days 28]
-        [--incidents 220]
-        [--plug-choice daily|any] [--sim-dir DIR] [--refit ../shared/data/refit_house2]
+        [--incidents 220] [--plug-choice daily|any] [--high-tier-daily-plugs 1|2|3]
+        [--sim-dir DIR] [--refit ../shared/data/refit_house2]
         [--self-check-rates 0.8,0.95]
 
 (a) a simulated population (careplug_sim: incidents at random times, trips and hospital stays
@@ -80,6 +80,7 @@ def simulate(
     plug_choice: str = "daily",
     history_days: float = 0.0,
     tail_days: float = 0.0,
+    high_tier_daily_plugs: int = 1,
 ) -> Path:
     """Record the scenario into ``out`` unless a matching recording is already there:
     ``history_days`` without injected events, then ``days`` with them (the last
@@ -89,6 +90,7 @@ def simulate(
         days=history_days + days,
         history_days=history_days,
         tail_days=tail_days,
+        high_tier_daily_plugs=high_tier_daily_plugs,
         seed=seed,
         incidents=incidents,
         trips=max(1, households * 6 // 25),
@@ -329,6 +331,12 @@ def main() -> int:
     parser.add_argument("--incidents", type=int, default=220)
     parser.add_argument("--seed", type=int, default=5)
     parser.add_argument("--plug-choice", choices=["daily", "any"], default="daily")
+    parser.add_argument(
+        "--high-tier-daily-plugs",
+        type=int,
+        default=1,
+        help="plugs on daily-used appliances every high-risk home has (2: a second plug there)",
+    )
     parser.add_argument("--sim-dir", default="/tmp/careplug-bench-detection")
     parser.add_argument("--only", choices=["simulated", "refit"], help="run one data set")
     parser.add_argument(
@@ -367,6 +375,7 @@ def run_simulated(args: argparse.Namespace, rates: tuple[float, ...]) -> dict[st
         args.plug_choice,
         args.history_days,
         TAIL_DAYS if args.history_days else 0.0,
+        args.high_tier_daily_plugs,
     )
     truth = json.loads((sim / "truth.json").read_text(encoding="utf-8"))
     start = parse_iso(truth["start"])
@@ -376,6 +385,7 @@ def run_simulated(args: argparse.Namespace, rates: tuple[float, ...]) -> dict[st
         "households": args.households,
         "days": args.days,
         "history_days": args.history_days,
+        "high_tier_daily_plugs": args.high_tier_daily_plugs,
         "plug_choice": args.plug_choice,
         "scored_from": iso(scored_from),
         **run_both(

@@ -186,3 +186,27 @@ def test_history_and_tail_days_keep_every_injected_event_between_them() -> None:
     assert min(starts(before)) < first and max(starts(before)) >= last
     with pytest.raises(ValueError, match="history_days"):
         plan(ScenarioConfig(**{**common, "history_days": 10.0, "tail_days": 2.0}))
+
+
+def test_high_tier_daily_plugs_adds_plugs_to_high_risk_homes_only() -> None:
+    """``high_tier_daily_plugs = 2``: every high-risk home has plugs on two daily-used
+    appliances; every other household, its incidents and away periods stay as they were (plug
+    faults are drawn among all plugs, the new ones included)."""
+    from careplug_sim.scenario import DAILY_APPLIANCES, ScenarioConfig, plan
+
+    common = {"households": 60, "days": 5.0, "seed": 4, "incidents": 5, "offline": 3}
+    plain = plan(ScenarioConfig(**common))
+    more = plan(ScenarioConfig(**common, high_tier_daily_plugs=2))
+    assert more.incidents == plain.incidents and more.away == plain.away
+    assert len(more.plug_faults) == len(plain.plug_faults)
+    added = 0
+    for before, after in zip(plain.households, more.households, strict=True):
+        assert (before.id, before.tier, before.routine) == (after.id, after.tier, after.routine)
+        daily = [p.appliance for p in after.plugs if p.appliance in DAILY_APPLIANCES]
+        if after.tier != "high":
+            assert after.plugs == before.plugs
+            continue
+        assert len(daily) >= 2 and len(set(daily)) == len(daily)
+        assert set(before.plugs) <= set(after.plugs)
+        added += len(after.plugs) - len(before.plugs)
+    assert added > 0
