@@ -122,12 +122,19 @@ class Fault:
     household: str
     start: float
     end: float
+    plug: str = ""
+    """The plug at fault ("" for a power cut: every plug of the household)."""
+
+    @property
+    def hides_life(self) -> bool:
+        """Whether the fault can hide a sign of life: a fridge's plug never shows one."""
+        return not self.plug.endswith("-fridge")
 
 
 def read_faults(truth: dict[str, Any]) -> list[Fault]:
     """The simulator's plug faults (offline, unplugged) and power cuts, per household."""
     out = [
-        Fault(f["kind"], f["household"], parse_iso(f["start"]), parse_iso(f["end"]))
+        Fault(f["kind"], f["household"], parse_iso(f["start"]), parse_iso(f["end"]), f["plug"])
         for f in truth["plug_faults"]
     ]
     for cut in truth["power_cuts"]:
@@ -145,7 +152,9 @@ def during_faults(
     household's plugs was faulty or within an hour after (the issue wants none caused by a
     fault; each is listed, to be read against the household's other days), and the device
     alerts (device_offline, unplugged, area_outage, monitoring_blind) raised then. Alerts in
-    an incident's window are the incident's, not the fault's."""
+    an incident's window are the incident's, not the fault's; a fault of a fridge's plug,
+    which never shows a sign of life, cannot cause one (its faults are counted, not its
+    household's alerts)."""
     out: dict[str, dict[str, object]] = {}
     for kind in sorted({f.kind for f in faults}):
         of_kind = [f for f in faults if f.kind == kind]
@@ -162,6 +171,8 @@ def during_faults(
                 ):
                     continue
                 if alert.household == fault.household and alert.kind.is_resident_alert:
+                    if not fault.hides_life:
+                        continue
                     resident[alert.id] = (
                         f"{alert.household} {alert.kind.value} {alert.severity.value} "
                         f"{iso(alert.raised_at)}"

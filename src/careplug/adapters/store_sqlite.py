@@ -181,6 +181,12 @@ MIGRATIONS: list[str] = [
     """
     CREATE INDEX alerts_raised ON alerts(raised_at)
     """,
+    # 6: a household partly blind (some of its activity plugs down): the learnt levels leave
+    # that time out of the silence, also after a restart
+    """
+    ALTER TABLE households ADD COLUMN partly_blind_s REAL NOT NULL DEFAULT 0;
+    ALTER TABLE households ADD COLUMN partly_blind_since REAL
+    """,
 ]
 
 # a store row (a tuple in PlugMemory's field order) as a PlugMemory, in C: no Python frame
@@ -615,6 +621,8 @@ class SqliteStore:
                 h.away_start,
                 h.away_until,
                 int(h.awaiting_return),
+                h.partly_blind_s,
+                h.partly_blind_since,
             )
             for h in households
         )
@@ -633,7 +641,8 @@ class SqliteStore:
                 db.executemany(
                     "INSERT OR REPLACE INTO households (household, last_activity_at, "
                     "first_seen_at, rearmed_at, blind_s, blind_since, suppressed, skip_learn, "
-                    "away_start, away_until, awaiting_return) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                    "away_start, away_until, awaiting_return, partly_blind_s, partly_blind_since) "
+                    "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
                     household_rows,
                 )
                 db.executemany("INSERT OR REPLACE INTO routines VALUES (?,?)", routine_rows)
@@ -667,7 +676,7 @@ class SqliteStore:
             rows = self._db.execute(
                 "SELECT h.household, h.last_activity_at, h.first_seen_at, h.rearmed_at, "
                 "h.blind_s, h.blind_since, h.suppressed, r.data, h.skip_learn, h.away_start, "
-                "h.away_until, h.awaiting_return "
+                "h.away_until, h.awaiting_return, h.partly_blind_s, h.partly_blind_since "
                 "FROM households h LEFT JOIN routines r ON r.household = h.household"
             ).fetchall()
 
@@ -679,8 +688,25 @@ class SqliteStore:
 
         make = HouseholdMemory._make
         return [
-            make((h, last, first, rearmed, blind_s, since, closed(k) if k else (), r, sl, s, u, w))
-            for h, last, first, rearmed, blind_s, since, k, r, sl, s, u, w in rows
+            make(
+                (
+                    h,
+                    last,
+                    first,
+                    rearmed,
+                    blind_s,
+                    since,
+                    closed(k) if k else (),
+                    r,
+                    sl,
+                    s,
+                    u,
+                    w,
+                    pb,
+                    ps,
+                )
+            )
+            for h, last, first, rearmed, blind_s, since, k, r, sl, s, u, w, pb, ps in rows
         ]
 
     # -- outbox ------------------------------------------------------------------------------

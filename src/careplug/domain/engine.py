@@ -434,16 +434,20 @@ class _SuppressedKinds(KindSet):
 
 
 class _HouseholdRare:
-    """A household's rarely set fields: an away period (most households never have one) and
-    the start of a blind spell (all its activity plugs offline); see HouseholdState."""
+    """A household's rarely set fields: an away period (most households never have one), the
+    start of a blind spell (all its activity plugs offline) and of a partly blind one (some of
+    them offline or unplugged) with the partly blind time of the current silence; see
+    HouseholdState."""
 
-    __slots__ = ("awaiting_return", "blind_since", "start", "until")
+    __slots__ = ("awaiting_return", "blind_since", "partly_s", "partly_since", "start", "until")
 
     def __init__(self) -> None:
         self.start: float | None = None
         self.until: float | None = None
         self.awaiting_return = False
         self.blind_since: float | None = None
+        self.partly_since: float | None = None
+        self.partly_s: float | None = None
 
     def empty(self) -> bool:
         return (
@@ -451,6 +455,8 @@ class _HouseholdRare:
             and self.until is None
             and not self.awaiting_return
             and self.blind_since is None
+            and self.partly_since is None
+            and self.partly_s is None
         )
 
 
@@ -620,6 +626,36 @@ class HouseholdState:
         self._set_rare("blind_since", at)
 
     @property
+    def partly_blind_since(self) -> float | None:
+        """Since when some, not all, of its activity plugs are offline or unplugged."""
+        return None if self._rare is None else self._rare.partly_since
+
+    @partly_blind_since.setter
+    def partly_blind_since(self, at: float | None) -> None:
+        self._set_rare("partly_since", at)
+
+    @property
+    def partly_blind_s(self) -> float:
+        """Partly blind time in the current silence (ended spells): the learnt levels do not
+        count it, as they do not count ``blind_s``."""
+        rare = self._rare
+        return 0.0 if rare is None or rare.partly_s is None else rare.partly_s
+
+    @partly_blind_s.setter
+    def partly_blind_s(self, seconds: float) -> None:
+        self._set_rare("partly_s", seconds if seconds > 0 else None)
+
+    def restart_partly_blind(self, at: float) -> None:
+        """A new silence begins at ``at``: its partly blind time starts from nothing (from
+        ``at`` if a plug is still down)."""
+        rare = self._rare
+        if rare is None:
+            return
+        self.partly_blind_s = 0.0
+        if rare.partly_since is not None:
+            rare.partly_since = max(rare.partly_since, at)
+
+    @property
     def silence_base(self) -> float | None:
         """When the current silence began to count, or None before first sight."""
         base = self.last_activity_at if self.last_activity_at is not None else self.first_seen_at
@@ -722,6 +758,8 @@ class HouseholdMemory(NamedTuple):
     away_start: float | None = None
     away_until: float | None = None
     awaiting_return: bool = False
+    partly_blind_s: float = 0.0
+    partly_blind_since: float | None = None
 
 
 class Engine:
@@ -830,6 +868,10 @@ class Engine:
                 state.away_start, state.away_until = hm.away_start, hm.away_until
             if hm.awaiting_return:
                 state.awaiting_return = True
+            if hm.partly_blind_s:
+                state.partly_blind_s = hm.partly_blind_s
+            if hm.partly_blind_since is not None:
+                state.partly_blind_since = hm.partly_blind_since
             if hm.routine is not None and self._learning:
                 state.restore_routine(hm.routine)
         for alert in open_alerts:
@@ -900,6 +942,8 @@ class Engine:
                 self._on_life(household, reading.at, effects)
                 household.last_activity_at = reading.at
                 household.blind_s = 0.0
+                if household._rare is not None:
+                    household.restart_partly_blind(reading.at)
                 household.levels = None
                 self._dirty_households.add(household.spec.id)
                 self._resolve(
@@ -986,7 +1030,8 @@ class Engine:
             state.suppressed.discard(AlertKind.UNPLUGGED)
 
     def _learn(self, state: HouseholdState, at: float) -> None:
-        """The silence that ``at`` ends is learnt, unless it was away, blind or an incident."""
+        """The silence that ``at`` ends is learnt, unless it was away, blind (also partly: a
+        plug down may have hidden activity) or an incident."""
         start = state.last_activity_at
         if start is None or state.routine_data is None:
             return
@@ -994,7 +1039,14 @@ class Engine:
         if (
             state.suppressed_mask & _SKIP_LEARN
             or state.blind_s > 0
-            or (rare is not None and rare.blind_since is not None)
+            or (
+                rare is not None
+                and (
+                    rare.blind_since is not None
+                    or rare.partly_since is not None
+                    or rare.partly_s is not None
+                )
+            )
         ):
             state.skip_learn = False
             return
@@ -1137,6 +1189,7 @@ class Engine:
                 state.rearmed_at = until
                 state.skip_learn = True
                 state.blind_s = 0.0
+                state.restart_partly_blind(until)
                 state.levels = None
                 self._dirty_households.add(state.spec.id)
             if state.awaiting_return:
@@ -1263,6 +1316,7 @@ class Engine:
                 if alert.kind is AlertKind.INACTIVITY:
                     state.rearmed_at = max(state.rearmed_at or 0.0, alert.resolved_at)
                     state.blind_s = 0.0
+                    state.restart_partly_blind(state.rearmed_at)
                     state.levels = None
                     if alert.outcome not in _NORMAL_OUTCOMES:
                         state.skip_learn = True  # an incident or absence: not a routine
@@ -1329,6 +1383,7 @@ class Engine:
             return
         next_due: list[float] = []
         seeing = False
+        down_since: float | None = None  # the earliest activity plug offline or unplugged
         offline: list[PlugState] = []
         never: list[PlugState] = []
         for plug in state.plugs:
@@ -1339,14 +1394,22 @@ class Engine:
             limit = self._offline_at(plug)
             if (rare is None or rare.lwt_offline_since is None) and at < limit:
                 next_due.append(limit)
-                if plug.spec.shows_activity and not self._unplugged(plug, at):
-                    seeing = True
+                if plug.spec.shows_activity:
+                    if not self._unplugged(plug, at):
+                        seeing = True
+                    else:
+                        zero = plug.zero_since if plug.zero_since is not None else at
+                        down_since = zero if down_since is None else min(down_since, zero)
                 continue
             if plug.offline_since is None:
                 self._set_offline(plug, min(limit, at), "missed_reports", effects)
             offline.append(plug)
+            if plug.spec.shows_activity:
+                gone = plug.offline_since if plug.offline_since is not None else at
+                down_since = gone if down_since is None else min(down_since, gone)
 
         self._update_blindness(state, at, seeing, never, next_due, effects)
+        self._update_partly_blind(state, at, down_since if seeing else None)
         self._check_device_offline(state, at, offline, next_due, effects)
         self._check_never_reported(state, at, never, next_due, effects)
         self._check_unplugged(state, at, next_due, effects)
@@ -1404,6 +1467,26 @@ class Engine:
                 next_due.append(limit_at)
         elif state.blind_since is not None and seeing:
             self._end_blindness(state, at)
+
+    def _update_partly_blind(self, state: HouseholdState, at: float, since: float | None) -> None:
+        """Some, not all, activity plugs down (offline or unplugged) since ``since``: the
+        household is partly blind. Its learnt levels wait until they are back and then leave
+        that time out of the silence (a plug down may have hidden a sign of life); the tier
+        limit does not wait (the other plugs still see)."""
+        began = state.partly_blind_since
+        if since is not None:
+            if began is None:
+                base = state.silence_base
+                state.partly_blind_since = min(at, max(since, base if base is not None else since))
+                self._dirty_households.add(state.spec.id)
+            return
+        if began is None:
+            return
+        # back, or every plug down now (a blind spell, counted in blind_s from its start)
+        end = at if state.blind_since is None else max(began, min(at, state.blind_since))
+        state.partly_blind_s = state.partly_blind_s + max(0.0, end - began)
+        state.partly_blind_since = None
+        self._dirty_households.add(state.spec.id)
 
     def _end_blindness(self, state: HouseholdState, at: float) -> None:
         if state.blind_since is not None:
@@ -1535,9 +1618,13 @@ class Engine:
                 next_due.append(check_at)
         if state.routine_data is None:
             return
-        silence = at - base - state.blind_s
+        rare = state._rare
+        if rare is not None and rare.partly_since is not None:
+            return  # a plug is down: the learnt levels wait for it (re-evaluated when back)
+        unseen = state.blind_s + state.partly_blind_s
+        silence = at - base - unseen
         if silence < self.config.routine.attention_min_s:
-            next_due.append(base + state.blind_s + self.config.routine.attention_min_s)
+            next_due.append(base + unseen + self.config.routine.attention_min_s)
             return
         levels = self._levels(state, base)
         if levels is None:
@@ -1551,7 +1638,7 @@ class Engine:
             if silence >= after:
                 reached = severity
                 break
-            next_due.append(base + state.blind_s + after)
+            next_due.append(base + unseen + after)
         if reached is None:
             return
         tz = state.spec.timezone
@@ -1948,6 +2035,8 @@ class Engine:
             state.away_start,
             state.away_until,
             state.awaiting_return,
+            state.partly_blind_s,
+            state.partly_blind_since,
         )
 
     def household_status(self, household: HouseholdId) -> str:

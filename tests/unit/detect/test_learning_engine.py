@@ -18,6 +18,7 @@ from careplug.domain.model import (
     Household,
     HouseholdId,
     Outcome,
+    PlugAvailability,
     PlugId,
     PlugSpec,
     Reading,
@@ -237,3 +238,100 @@ def test_a_day_not_started_is_a_warning_before_the_night_silence_looks_long() ->
     assert alert.message == "no activity since 23:30; usually active again by 07:29"
     critical = [s for s in facing if s[1] is Severity.CRITICAL]
     assert critical and critical[0][2] - warned_at > 2 * H
+
+
+LAMP = PlugId("lamp-1")
+
+
+def two_plug_engine() -> Engine:
+    home = Household(HH, plugs=(PlugSpec(TV, Appliance.TV), PlugSpec(LAMP, Appliance.LAMP)))
+    return Engine(DetectionConfig(detector="learning"), [home], T0)
+
+
+def live_two(
+    eng: Engine,
+    start: float,
+    end: float,
+    stop_at: float | None = None,
+    lamp_down: tuple[float, float] | None = None,
+) -> list[Effect]:
+    """Like :func:`live`, with a lamp used at the TV's hours; its plug loses Wi-Fi (a Last
+    Will, then no reports) over ``lamp_down``."""
+    effects: list[Effect] = []
+    at = start
+    while at < end:
+        effects += eng.tick(at)
+        effects += eng.on_reading(Reading(TV, at, power_at(at, stop_at), None))
+        if lamp_down is not None and lamp_down[0] <= at < lamp_down[1]:
+            if at - lamp_down[0] < 300.0:
+                effects += eng.on_availability(PlugAvailability(LAMP, at, online=False))
+        else:
+            watts = 60.0 if power_at(at, stop_at) > 50.0 else 0.4
+            effects += eng.on_reading(Reading(LAMP, at, watts, None))
+        at += 300.0
+    return effects
+
+
+def test_a_plug_down_holds_the_learnt_levels_not_the_tier_limit(tmp_path: Path) -> None:
+    """One of two plugs offline for 6 h (the other quiet): no learnt alert meanwhile (the lamp
+    may have been in use), the learnt levels come back later by the time it was down, a
+    restart in between keeps that, and the 24 h tier limit is not moved."""
+    eng = two_plug_engine()
+    assert not inactivity(live_two(eng, T0, T0 + 21 * 86400))
+    day = T0 + 21 * 86400
+    stop = day + 7.5 * H
+    down = (stop + 600, stop + 600 + 6 * H)  # (switched off at 07:30, then no Wi-Fi)
+    steps = inactivity(live_two(eng, day, stop + 7 * H, stop_at=stop, lamp_down=down))
+    assert steps == []  # a lone TV quiet since 07:30 had warned by now (see above)
+    assert eng.households[HH].partly_blind_since is None  # the lamp is back
+    assert 6 * H - 600 <= eng.households[HH].partly_blind_s <= 6 * H + 600
+
+    store = SqliteStore(tmp_path / "state.db")
+    store.save_state(*eng.take_dirty())
+    restarted = two_plug_engine()
+    restarted.restore(store.load_plugs(), store.load_households(), [])
+    store.close()
+    assert restarted.households[HH].partly_blind_s == eng.households[HH].partly_blind_s
+
+    steps = inactivity(live_two(restarted, stop + 7 * H, stop + 26 * H, stop_at=stop))
+    by_severity = {sev: at for event, sev, at, _ in steps if event in ("raised", "escalated")}
+    # the learnt levels as for a lone TV (attention 2-3 h, warning 4-5 h), 6 h later
+    assert 8 * H <= by_severity[Severity.ATTENTION] - stop <= 9 * H + 600
+    assert 10 * H <= by_severity[Severity.WARNING] - stop <= 11 * H + 600
+    assert by_severity[Severity.CRITICAL] - stop <= 24 * H + 600
+
+
+def test_a_plug_down_for_long_leaves_the_tier_limit_where_it_was() -> None:
+    """The lamp down for 30 h while the TV stays quiet: no learnt level meanwhile, but the
+    24 h limit counts the whole silence (the TV was watching all along)."""
+    eng = two_plug_engine()
+    live_two(eng, T0, T0 + 21 * 86400)
+    day = T0 + 21 * 86400
+    stop = day + 7.5 * H
+    down = (stop + 600, stop + 30 * H)
+    steps = inactivity(live_two(eng, day, stop + 26 * H, stop_at=stop, lamp_down=down))
+    assert [(event, sev) for event, sev, _, _ in steps] == [("raised", Severity.CRITICAL)]
+    assert 24 * H <= steps[0][2] - stop <= 24 * H + 600
+    assert eng.households[HH].partly_blind_since is not None
+
+
+def test_a_silence_with_a_plug_down_is_not_learnt() -> None:
+    """A silence that spanned a plug's outage may have hidden activity: not learnt."""
+    eng = two_plug_engine()
+    live_two(eng, T0, T0 + 21 * 86400)
+    day = T0 + 21 * 86400
+    down = (day + 9 * H, day + 11 * H)  # the lamp is down 09:00-11:00
+    live_two(eng, day, day + 9.4 * H, lamp_down=down)
+    before = eng.households[HH].routine
+    # the TV's 09:30 use ends the silence from 07:30: not learnt
+    live_two(eng, day + 9.4 * H, day + 9.6 * H, lamp_down=down)
+    after = eng.households[HH].routine
+    assert before is not None and after is not None
+    assert after.counts == before.counts
+    # the same with both plugs up is learnt (07:00 weekday row, a 2 h silence)
+    again = two_plug_engine()
+    live_two(again, T0, day + 9.4 * H)
+    learnt = again.households[HH].routine
+    live_two(again, day + 9.4 * H, day + 9.6 * H)
+    assert learnt is not None and again.households[HH].routine is not None
+    assert again.households[HH].routine.counts != learnt.counts
