@@ -1409,7 +1409,7 @@ class Engine:
                 down_since = gone if down_since is None else min(down_since, gone)
 
         self._update_blindness(state, at, seeing, never, next_due, effects)
-        self._update_partly_blind(state, at, down_since if seeing else None)
+        self._update_partly_blind(state, at, down_since if seeing else None, effects)
         self._check_device_offline(state, at, offline, next_due, effects)
         self._check_never_reported(state, at, never, next_due, effects)
         self._check_unplugged(state, at, next_due, effects)
@@ -1468,7 +1468,9 @@ class Engine:
         elif state.blind_since is not None and seeing:
             self._end_blindness(state, at)
 
-    def _update_partly_blind(self, state: HouseholdState, at: float, since: float | None) -> None:
+    def _update_partly_blind(
+        self, state: HouseholdState, at: float, since: float | None, effects: list[Effect]
+    ) -> None:
         """Some, not all, activity plugs down (offline or unplugged) since ``since``: the
         household is partly blind. Its learnt levels wait until they are back and then leave
         that time out of the silence (a plug down may have hidden a sign of life); the tier
@@ -1487,6 +1489,16 @@ class Engine:
         state.partly_blind_s = state.partly_blind_s + max(0.0, end - began)
         state.partly_blind_since = None
         self._dirty_households.add(state.spec.id)
+        blind = self.open_alerts.get((state.spec.id, AlertKind.MONITORING_BLIND))
+        if blind is not None and blind.details.get("partly") and state.blind_since is None:
+            self._resolve(
+                state,
+                AlertKind.MONITORING_BLIND,
+                at,
+                Outcome.DEVICE_BACK_ONLINE,
+                "the plugs are back",
+                effects,
+            )
 
     def _end_blindness(self, state: HouseholdState, at: float) -> None:
         if state.blind_since is not None:
@@ -1580,6 +1592,9 @@ class Engine:
             return
         deadline = self.inactivity_deadline(state)
         assert deadline is not None
+        if at >= deadline and state.partly_blind_since is not None:
+            self._raise_partly_blind(state, at, base, effects)
+            return  # re-evaluated when the plug is back: the limit then counts without it
         if at >= deadline:
             hours = state.threshold_s / HOUR
             self._raise_or_escalate(
@@ -1781,11 +1796,43 @@ class Engine:
         effects.append(AlertChanged(escalated, audit, "escalated", current.state))
 
     def inactivity_deadline(self, state: HouseholdState) -> float | None:
-        """When the current silence becomes an inactivity alert (blind time excluded)."""
+        """When the current silence becomes an inactivity alert (blind time, also partly
+        blind time of ended spells, excluded)."""
         base = state.silence_base
         if base is None:
             return None
-        return base + state.threshold_s + state.blind_s
+        return base + state.threshold_s + state.blind_s + state.partly_blind_s
+
+    def _raise_partly_blind(
+        self, state: HouseholdState, at: float, base: float, effects: list[Effect]
+    ) -> None:
+        """The tier limit reached while some activity plugs are down: a blind spot, told to
+        the caseworkers as ``monitoring_blind`` (someone calls at the limit), not inactivity
+        (the plug down may have seen the resident)."""
+        since = state.partly_blind_since
+        assert since is not None
+        down = sorted(
+            p.spec.id
+            for p in state.plugs
+            if p.spec.shows_activity
+            and (
+                p.offline_since is not None or (p.zero_since is not None and self._unplugged(p, at))
+            )
+        )
+        tz = state.spec.timezone
+        self._raise(
+            state,
+            AlertKind.MONITORING_BLIND,
+            Severity.WARNING,
+            at,
+            f"monitoring partly blind: {', '.join(down) or 'a plug'} down since "
+            f"{local_time(since, tz)}; the other plugs show no activity since "
+            f"{local_time(base, tz)} ({(at - base) / HOUR:.1f} h), past the "
+            f"{state.spec.tier.value}-risk limit of {state.threshold_s / HOUR:g} h",
+            since=since,
+            details={"partly": True, "plugs": len(down), "down": down},
+            effects=effects,
+        )
 
     # -- helpers -------------------------------------------------------------------------------
 

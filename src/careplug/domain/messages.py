@@ -6,7 +6,8 @@ zone. Times are shown in the recipient's zone, relative to the moment of the mes
 resident's name or address.
 
 Alert ``details`` keys used when present: ``area`` (str), ``households`` and ``plugs`` (int,
-area outages), ``appliance`` (str), ``away_until`` (epoch seconds), ``level`` (int).
+area outages; partly blind households), ``appliance`` (str), ``away_until`` (epoch seconds),
+``level`` (int), ``partly`` (bool: ``monitoring_blind`` of a household partly blind).
 """
 
 from __future__ import annotations
@@ -202,6 +203,17 @@ def duration(seconds: float, locale: str = "ko") -> str:
     return " ".join(parts)
 
 
+_PARTLY_BLIND = {
+    "ko": "{household} 가구의 플러그 {plugs}개가 {since}부터 응답하지 않고, 나머지 플러그에도 "
+    "위험 등급 기준 시간 동안 활동이 없어 안부를 판단할 수 없습니다. 대상자와 플러그를 "
+    "확인해 주세요.",
+    "en": "Household {household}: {plugs} of its plugs have been down since {since} and the "
+    "others have shown no activity for the risk tier's limit; wellbeing cannot be judged. "
+    "Please check on the resident and the plug.",
+}
+"""``monitoring_blind`` with ``details["partly"]``: some plugs down, the others quiet."""
+
+
 def _describe(alert: Alert, loc: str, tz: str, at: EpochSeconds) -> str:
     since = alert.since if alert.since is not None else alert.raised_at
     details = alert.details
@@ -219,6 +231,8 @@ def _describe(alert: Alert, loc: str, tz: str, at: EpochSeconds) -> str:
         if isinstance(until, int | float)
         else local_time(since, tz, at, loc),
     }
+    if alert.kind is AlertKind.MONITORING_BLIND and details.get("partly"):
+        return _PARTLY_BLIND[loc].format(**values)
     return _KIND_TEXT[loc][alert.kind].format(**values)
 
 

@@ -301,18 +301,35 @@ def test_a_plug_down_holds_the_learnt_levels_not_the_tier_limit(tmp_path: Path) 
     assert by_severity[Severity.CRITICAL] - stop <= 24 * H + 600
 
 
-def test_a_plug_down_for_long_leaves_the_tier_limit_where_it_was() -> None:
-    """The lamp down for 30 h while the TV stays quiet: no learnt level meanwhile, but the
-    24 h limit counts the whole silence (the TV was watching all along)."""
+def test_the_limit_reached_with_a_plug_down_is_monitoring_blind_not_inactivity() -> None:
+    """The lamp down for 25 h while the TV stays quiet: no learnt level meanwhile; at the 24 h
+    limit a caseworker-facing ``monitoring_blind`` (the lamp may have seen the resident), not
+    inactivity; once the lamp is back it resolves, and the silence counts without the time it
+    was down: the learnt levels start over from there."""
     eng = two_plug_engine()
     live_two(eng, T0, T0 + 21 * 86400)
     day = T0 + 21 * 86400
     stop = day + 7.5 * H
-    down = (stop + 600, stop + 30 * H)
-    steps = inactivity(live_two(eng, day, stop + 26 * H, stop_at=stop, lamp_down=down))
-    assert [(event, sev) for event, sev, _, _ in steps] == [("raised", Severity.CRITICAL)]
-    assert 24 * H <= steps[0][2] - stop <= 24 * H + 600
-    assert eng.households[HH].partly_blind_since is not None
+    down = (stop + 600, stop + 600 + 25 * H)
+    effects = live_two(eng, day, down[1] + 1800, stop_at=stop, lamp_down=down)
+    assert inactivity(effects) == []
+    blind = [
+        e
+        for e in effects
+        if isinstance(e, AlertChanged) and e.alert.kind is AlertKind.MONITORING_BLIND
+    ]
+    assert [e.event for e in blind] == ["raised", "resolved"]
+    raised = blind[0].alert
+    assert raised.severity is Severity.WARNING and raised.details["partly"] is True
+    assert raised.details["down"] == [LAMP]
+    assert 24 * H <= raised.raised_at - stop <= 24 * H + 600
+    assert raised.message.startswith("monitoring partly blind: lamp-1 down since 07:40")
+    assert blind[1].alert.outcome is Outcome.DEVICE_BACK_ONLINE
+    assert down[1] <= blind[1].audit.at <= down[1] + 900
+    # the silence goes on: learnt levels as for a silence 25 h shorter (attention 2-3 h)
+    steps = inactivity(live_two(eng, down[1] + 1800, stop + 40 * H, stop_at=stop))
+    assert steps and steps[0][1] is Severity.ATTENTION
+    assert 2 * H - 600 <= steps[0][2] - down[1] <= 3 * H + 600
 
 
 def test_a_silence_with_a_plug_down_is_not_learnt() -> None:

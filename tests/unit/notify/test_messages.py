@@ -107,6 +107,28 @@ def test_inactivity_english_in_recipient_time_zone() -> None:
     assert "no activity since yesterday 23:40 (6 h 20 min)" in text
 
 
+@pytest.mark.parametrize(
+    ("locale", "words"),
+    [
+        ("ko", "플러그 1개가 07:40부터 응답하지 않고"),
+        ("en", "1 of its plugs have been down since 07:40"),
+    ],
+)
+def test_partly_blind_monitoring_says_which_plugs_and_not_every_plug(
+    locale: str, words: str
+) -> None:
+    """``monitoring_blind`` of a household partly blind: some plugs down, the others quiet."""
+    partly = alert(
+        AlertKind.MONITORING_BLIND,
+        severity=Severity.WARNING,
+        details={"partly": True, "plugs": 1, "down": ["lamp-1"]},
+    )
+    _, text = render(MessageEvent.RAISED, partly, locale, "Asia/Seoul")
+    assert words in text
+    _, whole = render(MessageEvent.RAISED, alert(AlertKind.MONITORING_BLIND), locale, "Asia/Seoul")
+    assert words not in whole
+
+
 def test_since_yesterday_and_older_dates() -> None:
     """Times on earlier days say so."""
     at = ts("2024-03-06T09:00:00+09:00")
