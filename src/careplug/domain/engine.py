@@ -1112,6 +1112,8 @@ class Engine:
         for plug in state.plugs:
             if plug.on_since is None or plug.longest_on_s <= 0 or not plug.spec.shows_activity:
                 continue
+            if plug.offline_since is not None:
+                continue  # on when last seen: it may have been switched off since (a blind spot)
             limit = plug.on_since + max(
                 self.config.left_on_min_s, self.config.left_on_factor * plug.longest_on_s
             )

@@ -352,3 +352,26 @@ def test_a_silence_with_a_plug_down_is_not_learnt() -> None:
     live_two(again, day + 9.4 * H, day + 9.6 * H)
     assert learnt is not None and again.households[HH].routine is not None
     assert again.households[HH].routine.counts != learnt.counts
+
+
+def test_an_appliance_on_when_its_plug_went_offline_is_not_left_on() -> None:
+    """The TV on at 18:00 when its plug loses Wi-Fi for 8 h: it may have been switched off
+    meanwhile, so no ``appliance_left_on`` (a blind spot, reported as ``device_offline``)."""
+    eng = two_plug_engine()
+    live_two(eng, T0, T0 + 21 * 86400)
+    day = T0 + 21 * 86400
+    effects: list[Effect] = []
+    gone, back = day + 18.25 * H, day + 26.25 * H
+    at = day
+    while at < day + 28 * H:
+        effects += eng.tick(at)
+        if not gone <= at < back:
+            effects += eng.on_reading(Reading(TV, at, power_at(at, None), None))
+        elif at - gone < 300.0:
+            effects += eng.on_availability(PlugAvailability(TV, at, online=False))
+        lamp = 60.0 if power_at(at, None) > 50.0 else 0.4
+        effects += eng.on_reading(Reading(LAMP, at, lamp, None))
+        at += 300.0
+    kinds = {e.alert.kind for e in effects if isinstance(e, AlertChanged) and e.event == "raised"}
+    assert AlertKind.DEVICE_OFFLINE in kinds
+    assert AlertKind.APPLIANCE_LEFT_ON not in kinds
