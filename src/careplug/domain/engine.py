@@ -1476,7 +1476,9 @@ class Engine:
         """Some, not all, activity plugs down (offline or unplugged) since ``since``: the
         household is partly blind. Its learnt levels wait until they are back and then leave
         that time out of the silence (a plug down may have hidden a sign of life); the tier
-        limit does not wait (the other plugs still see)."""
+        limit keeps counting (the other plugs still see) but, reached meanwhile, raises
+        ``monitoring_blind`` (see :meth:`_raise_partly_blind`), resolved here when the plugs
+        are back."""
         began = state.partly_blind_since
         if since is not None:
             if began is None:
