@@ -24,6 +24,7 @@ DAILY_APPLIANCES = ("tv", "rice_cooker", "kettle")
 DAILY_WEIGHTS = (0.7, 0.2, 0.1)
 """The first plug's appliance with ``plug_choice = "daily"``."""
 _APPLIANCE_ORDER = (*HUMAN_APPLIANCES, "fridge")
+"""A household's plugs in this order (the fridge, a distractor, last)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,6 +198,7 @@ def _pick_family(rng: random.Random, weights: dict[str, float]) -> str:
 def _plug_spec(
     cfg: ScenarioConfig,
     n: int,
+    household: str,
     prefix: str,
     family: str,
     report_on_change: bool,
@@ -205,7 +207,7 @@ def _plug_spec(
 ) -> PlugSpec:
     return PlugSpec(
         device=f"{prefix}-{n:04d}-{kind.replace('_', '-')}",
-        household=f"hh-{n:04d}",
+        household=household,
         appliance=kind,
         family=family,
         report_period=cfg.report_period,
@@ -238,27 +240,20 @@ def _households(cfg: ScenarioConfig, rng: random.Random) -> list[HouseholdSpec]:
         fam = FAMILIES[family]
         roc = fam.report_on_change if cfg.report_on_change is None else cfg.report_on_change
 
-        plug = functools.partial(_plug_spec, cfg, n, fam.id_prefix, family, roc)
+        plug = functools.partial(_plug_spec, cfg, n, hid, fam.id_prefix, family, roc)
         plugs = [plug(kind, rng) for kind in kinds]
         tier = rng.choices(["high", "medium", "low"], [0.3, 0.5, 0.2])[0]
         if tier == "high" and cfg.high_tier_daily_plugs > 1:
             # drawn apart, so the rest of the population stays the same with or without it
             extra = random.Random(cfg.seed * 7919 + 11 * n + 5)
             missing = [k for k in DAILY_APPLIANCES if k not in kinds]
-            have = len(DAILY_APPLIANCES) - len(missing)
-            while have < cfg.high_tier_daily_plugs and missing:
+            while len(DAILY_APPLIANCES) - len(missing) < cfg.high_tier_daily_plugs and missing:
                 kind = extra.choices(
                     missing, [DAILY_WEIGHTS[DAILY_APPLIANCES.index(k)] for k in missing]
                 )[0]
                 missing.remove(kind)
                 plugs.append(plug(kind, extra))
-                have += 1
-            plugs.sort(
-                key=lambda p: (
-                    p.appliance == "fridge",
-                    HUMAN_APPLIANCES.index(p.appliance) if p.appliance in HUMAN_APPLIANCES else 0,
-                )
-            )
+            plugs.sort(key=lambda p: _APPLIANCE_ORDER.index(p.appliance))
         area_no = (n - 1) // max(1, cfg.households_per_area) + 1
         out.append(
             HouseholdSpec(
